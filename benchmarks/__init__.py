@@ -1,0 +1,1 @@
+"""geodemand benchmark harness: geodemand against a named peer, same process, same data."""
