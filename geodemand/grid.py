@@ -155,17 +155,16 @@ class Grid:
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        fc = np.floor((x - self.x_min) / self.cell_size)
-        # west/south-closed cells: a point on the grid's own east/north edge joins the edge cell
-        fc = np.where(x == self.x_max, self.n_cols - 1, fc)
-        fr_south = np.floor((y - self.y_min) / self.cell_size)
-        fr = np.where(y == self.y_max, 0, self.n_rows - 1 - fr_south)
-        inside = (
-            np.isfinite(fc) & np.isfinite(fr)
-            & (fc >= 0) & (fc < self.n_cols) & (fr >= 0) & (fr < self.n_rows)
-        )
-        cols = np.where(inside, fc, 0).astype(np.int64)
-        rows = np.where(inside, fr, 0).astype(np.int64)
+        fc = np.floor((x - self.x_min) * (1.0 / self.cell_size))
+        fs = np.floor((y - self.y_min) * (1.0 / self.cell_size))
+        # west/south-closed cells; the grid's own east/north edge joins the edge cell
+        fc[x == self.x_max] = self.n_cols - 1
+        fs[y == self.y_max] = self.n_rows - 1
+        inside = (fc >= 0) & (fc < self.n_cols) & (fs >= 0) & (fs < self.n_rows)
+        cols = fc.astype(np.int64)
+        rows = (self.n_rows - 1) - fs.astype(np.int64)
+        cols[~inside] = 0
+        rows[~inside] = 0
         return rows, cols, inside
 
     def bin_counts(
@@ -247,8 +246,10 @@ class Grid:
         if not ok.any():
             raise InvalidParameterError("Grid.for_points needs at least one finite point")
         bounds = (
-            x[ok].min() - padding, y[ok].min() - padding,
-            x[ok].max() + padding, y[ok].max() + padding,
+            x[ok].min() - padding,
+            y[ok].min() - padding,
+            x[ok].max() + padding,
+            y[ok].max() + padding,
         )
         return cls.from_bounds(bounds, cell_size, crs)
 

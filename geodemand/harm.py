@@ -137,7 +137,9 @@ class HarmTable:
         """``{crime_type: harm_weight}``."""
         return dict(zip(self.frame["crime_type"], self.frame["harm_weight"], strict=True))
 
-    def weights(self, types: pd.Series | np.ndarray, unknown_weight: float | None = None) -> np.ndarray:
+    def weights(
+        self, types: pd.Series | np.ndarray, unknown_weight: float | None = None
+    ) -> np.ndarray:
         """Harm weight of each incident's type.
 
         Raises
@@ -187,8 +189,15 @@ def harm_weights(path: str | Path | None = None) -> HarmTable:
         where = str(path)
         try:
             frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputFormatError(f"{where}: cannot read harm-weight table as CSV ({exc})") from exc
+        except (
+            OSError,
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+            UnicodeDecodeError,
+        ) as exc:
+            raise InputFormatError(
+                f"{where}: cannot read harm-weight table as CSV ({exc})"
+            ) from exc
     missing = [c for c in HARM_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFormatError(
