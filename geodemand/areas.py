@@ -15,11 +15,12 @@ keeping, for each point, the match with the smallest polygon position.
 
 How the join is fast and exact
 ------------------------------
-A lookup raster is laid over the polygons (see :class:`PolygonIndex`). Cells at least one
-cell away from every polygon boundary lie wholly inside or outside each polygon, so their
+A lookup raster is laid over the polygons (see :class:`PolygonIndex`). Cells whose closed
+square touches no polygon boundary lie wholly inside one polygon or outside all, so their
 points are labelled from the raster with no geometry test. Points in cells near a boundary
-are tested exactly (GEOS ``intersects`` through an STRtree), the first polygon in layer order
-winning.
+are labelled by ray parity against the locally registered edges (numba); points within
+1e-6 m of an edge (e.g. exactly on a shared edge) are tested with GEOS ``intersects``, the
+first polygon in layer order winning, exactly as ``sjoin`` + first match.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ import pandas as pd
 import shapely
 
 from geodemand._announce import announce
-from geodemand._kernels.areas import raster_labels
+from geodemand._kernels.areas import (
+    boundary_runs,
+    exact_labels,
+    raster_labels,
+    scanline_labels,
+    segment_cell_pairs,
+)
 from geodemand.errors import BoundaryError, InvalidParameterError
 from geodemand.grid import Grid
 
@@ -230,103 +237,157 @@ def _nest(nb: gpd.GeoDataFrame, lpus: gpd.GeoDataFrame, tol: float):
 class PolygonIndex:
     """A raster lookup over a polygon layer for exact point-in-polygon labelling.
 
-    ``cell_label[r, c]`` is the position of the polygon whose interior holds the whole closed
-    cell, -1 for a cell in no polygon, or -2 for a cell near a polygon boundary, whose points
-    are tested exactly. Boundary cells are found by rasterising every polygon boundary with
-    GDAL's "all touched" rule and dilating the result by one cell, so that any cell not
-    marked is at least one cell away from every boundary and lies wholly inside or outside
-    each polygon; its label then comes from rasterising the polygons at cell centres, burned
-    in reverse layer order so the first polygon wins where polygons overlap (the tie rule).
+    Every ring segment of every polygon is registered in the lookup cells within one cell of
+    it (``seg_ptr``/``seg_ids``, CSR by flat cell index); such cells are *boundary* cells.
+    Any other cell's closed square touches no polygon boundary, so it lies wholly inside one
+    polygon or outside all, and ``cell_label`` (an even-odd scanline fill at cell centres, the
+    first polygon in layer order winning overlaps) labels all its points.
+    Points in boundary cells are resolved by :func:`geodemand._kernels.areas.exact_labels`
+    (parity along an eastward ray to the nearest non-boundary cell), and the few within
+    ``tol`` metres of an edge, or all of them when polygons overlap, by GEOS.
     """
 
     grid: Grid
     cell_label: np.ndarray
+    boundary: np.ndarray
+    seg_ptr: np.ndarray
+    seg_ids: np.ndarray
+    segments: np.ndarray  # (n, 4): ax, ay, bx, by
+    seg_poly: np.ndarray
+    overlapping: bool
     geoms: np.ndarray
-    tree: shapely.STRtree
+    shown: np.ndarray  # cell_label with -2 on boundary cells
+    run_e: np.ndarray
+    run_w: np.ndarray
 
     @classmethod
     def build(cls, geoms: np.ndarray, crs: str, target_cells: int = 2_000_000) -> PolygonIndex:
         """Index projected polygons ``geoms`` on a lookup raster of about ``target_cells``."""
-        from rasterio import features
-
         geoms = np.asarray(geoms, dtype=object)
         x0, y0, x1, y1 = shapely.total_bounds(geoms)
         w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
         cell = float(np.sqrt(w * h / target_cells))
         grid = Grid.from_bounds((x0, y0, x1, y1), cell, crs, snap=False, announce_choice=False)
         n = len(geoms)
-        label = np.full(grid.shape, -1, dtype=np.int32)
-        # burn in reverse order: the first polygon in layer order is written last and wins
-        shapes = [
-            (geoms[i], i)
-            for i in range(n - 1, -1, -1)
-            if geoms[i] is not None and not shapely.is_empty(geoms[i])
-        ]
-        if shapes:
-            label = features.rasterize(
-                shapes,
-                out_shape=grid.shape,
-                transform=grid.transform,
-                fill=-1,
-                all_touched=False,
-                dtype="int32",
-            )
-        edges = shapely.boundary(geoms)
-        edge_shapes = [(g, 1) for g in edges if g is not None and not shapely.is_empty(g)]
-        near = np.zeros(grid.shape, dtype=np.uint8)
-        if edge_shapes:
-            near = features.rasterize(
-                edge_shapes,
-                out_shape=grid.shape,
-                transform=grid.transform,
-                fill=0,
-                all_touched=True,
-                dtype="uint8",
-            )
-        near = _dilate(near.astype(bool))
+        segments, seg_poly = _segments(geoms)
+        label, count = scanline_labels(
+            segments[:, 0].copy(),
+            segments[:, 1].copy(),
+            segments[:, 2].copy(),
+            segments[:, 3].copy(),
+            seg_poly,
+            n,
+            grid.x_min,
+            grid.y_max,
+            grid.cell_size,
+            grid.n_rows,
+            grid.n_cols,
+        )
+        cells, segs = segment_cell_pairs(
+            segments[:, 0],
+            segments[:, 1],
+            segments[:, 2],
+            segments[:, 3],
+            grid.x_min,
+            grid.y_max,
+            grid.cell_size,
+            grid.n_rows,
+            grid.n_cols,
+        )
+        n_seg = max(len(segments), 1)
+        keys = np.sort(cells * n_seg + segs)  # by cell, then segment; drop repeats
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+        pair_cell, pair_seg = keys // n_seg, keys % n_seg
+        n_cells = grid.n_rows * grid.n_cols
+        seg_ptr = np.zeros(n_cells + 1, dtype=np.int64)
+        seg_ptr[1:] = np.cumsum(np.bincount(pair_cell, minlength=n_cells))
+        boundary = np.zeros(n_cells, dtype=np.bool_)
+        boundary[pair_cell] = True
+        overlapping = bool((count.ravel()[~boundary] >= 2).any())
         label = label.astype(np.int32)
-        label[near] = -2
-        shapely.prepare(geoms)
-        tree = shapely.STRtree(geoms)
-        return cls(grid, label, geoms, tree)
+        shown = np.where(boundary.reshape(grid.shape), np.int32(-2), label)
+        run_e, run_w = boundary_runs(boundary.reshape(grid.shape))
+        return cls(
+            grid,
+            label,
+            boundary,
+            seg_ptr,
+            pair_seg.astype(np.int64),
+            segments,
+            seg_poly,
+            overlapping,
+            geoms,
+            shown,
+            run_e,
+            run_w,
+        )
 
-    def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def lookup(self, x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> np.ndarray:
         """Polygon position of each point (-1 where it lies in no polygon)."""
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
         g = self.grid
-        out = raster_labels(x, y, self.cell_label, g.x_min, g.y_min, g.cell_size)
+        out = raster_labels(x, y, self.shown, g.x_min, g.y_min, g.cell_size)
         todo = np.flatnonzero(out == -2)
-        out[todo] = -1
+        if len(todo) and not self.overlapping:
+            s = self.segments
+            res = exact_labels(
+                x[todo],
+                y[todo],
+                self.cell_label,
+                self.boundary,
+                g.x_min,
+                g.y_max,
+                g.cell_size,
+                self.seg_ptr,
+                self.seg_ids,
+                s[:, 0].copy(),
+                s[:, 1].copy(),
+                s[:, 2].copy(),
+                s[:, 3].copy(),
+                self.seg_poly,
+                len(self.geoms),
+                tol,
+                self.run_e,
+                self.run_w,
+            )
+            out[todo] = res
+            todo = todo[res == -3]
         if len(todo):
-            # candidate pairs by bounding box, then exact prepared tests polygon by polygon
-            pt_i, poly_i = self.tree.query(shapely.points(x[todo], y[todo]))
-            order = np.lexsort((pt_i, poly_i))
+            out[todo] = self._geos_labels(x[todo], y[todo])
+        return out
+
+    def _geos_labels(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Exact GEOS labels: bounding-box candidates, prepared intersects, first wins."""
+        out = np.full(len(x), -1, dtype=np.int64)
+        shapely.prepare(self.geoms)
+        pt_i, poly_i = shapely.STRtree(self.geoms).query(shapely.points(x, y))
+        order = np.lexsort((pt_i, poly_i))
+        pt_i, poly_i = pt_i[order], poly_i[order]
+        hit = np.zeros(len(pt_i), dtype=bool)
+        polys, starts = np.unique(poly_i, return_index=True)
+        ends = np.append(starts[1:], len(poly_i))
+        for p, a, b in zip(polys, starts, ends, strict=True):
+            sel = pt_i[a:b]
+            hit[a:b] = shapely.intersects_xy(self.geoms[p], x[sel], y[sel])
+        pt_i, poly_i = pt_i[hit], poly_i[hit]
+        if len(pt_i):
+            order = np.lexsort((poly_i, pt_i))
             pt_i, poly_i = pt_i[order], poly_i[order]
-            hit = np.zeros(len(pt_i), dtype=bool)
-            polys, starts = np.unique(poly_i, return_index=True)
-            ends = np.append(starts[1:], len(poly_i))
-            for p, a, b in zip(polys, starts, ends, strict=True):
-                sel = todo[pt_i[a:b]]
-                hit[a:b] = shapely.intersects_xy(self.geoms[p], x[sel], y[sel])
-            pt_i, poly_i = pt_i[hit], poly_i[hit]
-            if len(pt_i):
-                order = np.lexsort((poly_i, pt_i))
-                pt_i, poly_i = pt_i[order], poly_i[order]
-                first = np.unique(pt_i, return_index=True)[1]
-                out[todo[pt_i[first]]] = poly_i[first]
+            first = np.unique(pt_i, return_index=True)[1]
+            out[pt_i[first]] = poly_i[first]
         return out
 
 
-def _dilate(mask: np.ndarray) -> np.ndarray:
-    """Dilate a boolean raster by one cell in all eight directions."""
-    out = mask.copy()
-    out[1:, :] |= mask[:-1, :]
-    out[:-1, :] |= mask[1:, :]
-    grown = out.copy()
-    grown[:, 1:] |= out[:, :-1]
-    grown[:, :-1] |= out[:, 1:]
-    return grown
+def _segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ring segments of all polygons as ``(n, 4)`` ax, ay, bx, by and their polygon."""
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same = coord_ring[1:] == coord_ring[:-1]
+    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+    poly = part_of[ring_of[coord_ring[:-1][same]]]
+    return np.ascontiguousarray(seg, dtype=np.float64), poly.astype(np.int64)
 
 
 def label_points(x: np.ndarray, y: np.ndarray, polygons: gpd.GeoDataFrame) -> np.ndarray:

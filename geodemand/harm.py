@@ -89,7 +89,7 @@ def normalise_crime_type(
     known : Series of bool
         False where the name is not in the vocabulary (the caller reports these).
     """
-    series = pd.Series(names, copy=False).astype("string")
+    series = pd.Series(names, copy=False)
     table = dict(_alias_table())
     if user_mapping:
         valid = set(crime_types()["crime_type"])
@@ -100,12 +100,14 @@ def normalise_crime_type(
                     f"expected one of {sorted(valid)}"
                 )
             table[_key(raw)] = target
-    uniques = series.dropna().unique()
-    lookup = {u: table.get(_key(u)) for u in uniques}
-    mapped = series.map(lookup)
-    known = mapped.notna()
-    canonical = mapped.where(known, series.str.strip())
-    return canonical.astype(object), known.astype(bool)
+    values = series.to_numpy(dtype=object, na_value="")
+    uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+    found = np.array([table.get(_key(u)) for u in uniques], dtype=object)
+    known_u = np.array([f is not None for f in found], dtype=bool)
+    canon_u = np.where(known_u, found, np.char.strip(uniques.astype(str)).astype(object))
+    canonical = pd.Series(canon_u[inverse], index=series.index, dtype=object)
+    known = pd.Series(known_u[inverse], index=series.index, dtype=bool)
+    return canonical, known
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ Canonical columns (``IncidentTable.frame``)
 ``crime_type`` (canonical slug, see :mod:`geodemand.harm`), ``x``, ``y`` (metres in the analysis
 CRS), ``location_key`` (stable id of the place: ``pt:<lon>,<lat>`` for police.uk map points and
 other lon/lat input, ``xy:<x>,<y>`` for projected input, ``id:<value>`` for a mapped location
-column), ``source_file``, ``source_row`` (1-based record number in its file: the first data
-record is 1, i.e. line 2 of a CSV with a header), ``synthetic`` (bool), and the input's other
-columns prefixed ``raw_``.
+column; a ``location_key`` column of geodemand's own output is kept as it is), ``source_file``,
+``source_row`` (1-based record number in its file: the first data record is 1, i.e. line 2 of a
+CSV with a header), ``synthetic`` (bool), and the input's other columns prefixed ``raw_``.
 
 Rejection reasons (``IncidentTable.rejects["reason"]``), checked in this order
 ------------------------------------------------------------------------------
@@ -78,7 +78,9 @@ CANONICAL_COLUMNS = (
 )
 
 BRITISH_CRS = "EPSG:27700"
-# lon/lat box of Great Britain and surrounding waters (EPSG:27700's area of use, padded 1 deg)
+# EPSG:27700's area of use (lon/lat): British data are recognised by their median point in it
+GB_AREA = (-9.01, 49.75, 2.01, 61.01)
+# points may lie this far around it (padded 1 degree) before they are rejected as outside
 GB_BOUNDS = (-10.0, 48.75, 3.0, 62.0)
 INPUT_SUFFIXES = (".csv", ".json", ".txt", *VECTOR_SUFFIXES)
 
@@ -216,7 +218,7 @@ def choose_crs(lon: np.ndarray, lat: np.ndarray, requested: str | None) -> str:
     if len(lon) == 0:
         raise InvalidParameterError("no valid coordinates to choose an analysis CRS from")
     mlon, mlat = float(np.median(lon)), float(np.median(lat))
-    if GB_BOUNDS[0] <= mlon <= GB_BOUNDS[2] and GB_BOUNDS[1] <= mlat <= GB_BOUNDS[3]:
+    if GB_AREA[0] <= mlon <= GB_AREA[2] and GB_AREA[1] <= mlat <= GB_AREA[3]:
         announce(
             "analysis CRS EPSG:27700 (British National Grid, metres): the data lie in Great Britain"
         )
@@ -483,7 +485,9 @@ def _finish(
         else:
             tr = _transformer(key, crs)
             x, y = tr.transform(src_a, src_b)
-        if batch.location_kind == "column":
+        if batch.location_kind == "verbatim":
+            loc = f["location"].astype(str).to_numpy()[acc]
+        elif batch.location_kind == "column":
             loc = np.char.add("id:", f["location"].astype(str).to_numpy()[acc].astype(str))
         elif batch.coords == "lonlat":
             loc = np.char.add(
@@ -630,9 +634,10 @@ def read_incidents(
                 m = (c.batch.frame[col].astype(str) != "Force").to_numpy() & (c.reason == "")
                 c.reason[m] = "not_force_record"
                 c.detail[m] = "location_type is not Force (e.g. British Transport Police)"
-    lon = np.concatenate([c.lon[(c.reason == "")] for c in checked])
-    lat = np.concatenate([c.lat[(c.reason == "")] for c in checked])
-    fin = np.isfinite(lon) & np.isfinite(lat)
+    # the CRS is chosen from every record with valid coordinates (whatever else is wrong)
+    lon = np.concatenate([c.lon for c in checked])
+    lat = np.concatenate([c.lat for c in checked])
+    fin = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
     if crs is None and any(c.batch.source_crs == BRITISH_CRS for c in checked):
         crs = BRITISH_CRS
         announce("analysis CRS EPSG:27700 (British National Grid, metres): British input")

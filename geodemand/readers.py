@@ -57,7 +57,7 @@ AUTO_NAMES = {
     "y": ("y", "northing", "y_coord", "ycoord"),
     "lon": ("longitude", "lon", "lng", "long"),
     "lat": ("latitude", "lat"),
-    "location": ("location_key", "location_id", "address_id", "location"),
+    "location": ("location_key", "location_id", "address_id"),
 }
 
 
@@ -131,7 +131,9 @@ class RawBatch:
     date_precision: str | None  # "month" for police.uk, None = infer from the values
     date_format: str | None = None
     crime_mapping: dict[str, str] = field(default_factory=dict)
-    location_kind: str = "point"  # how location keys are made: "point" or "column"
+    # how location keys are made: "point" (from coordinates), "column" ("id:<value>") or
+    # "verbatim" (a canonical ``location_key`` column read back from geodemand's own output)
+    location_kind: str = "point"
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -483,7 +485,13 @@ def read_generic_table(
         crs,
         None,
         date_format=mapping.date_format,
-        location_kind="column" if mapping.location else "point",
+        location_kind=(
+            "verbatim"
+            if mapping.location == "location_key"
+            else "column"
+            if mapping.location
+            else "point"
+        ),
         synthetic=bool(synthetic or frame.attrs.get("synthetic", False)),
     )
 
@@ -540,7 +548,7 @@ def _parquet_synthetic_flag(path: Path) -> bool:
 
 def _with_raw(std: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
     raw = raw.copy()
-    raw.columns = ["raw_" + _snake(c) for c in raw.columns]
+    raw.columns = [c if str(c).startswith("raw_") else "raw_" + _snake(c) for c in raw.columns]
     raw = raw.loc[:, ~raw.columns.duplicated()]
     raw.index = std.index
     return pd.concat([std, raw], axis=1)

@@ -1,4 +1,7 @@
-"""Numba kernel of the area join: raster lookup of point labels (see geodemand.areas)."""
+"""Numba kernels of the area join (see geodemand.areas for the method and its proof).
+
+All functions are sequential or write only their own output slot, so there are no races.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def raster_labels(
     """Label of the lookup cell of each point (-1 off the raster).
 
     Cells are west/south-closed; the raster's own east/north edges join the edge cells, as in
-    ``Grid.cell_index``. Each point writes only its own output slot (no races).
+    ``Grid.cell_index``.
     """
     n_rows, n_cols = label.shape
     x_max = x_min + n_cols * cell_size
@@ -39,3 +42,316 @@ def raster_labels(
         else:
             out[i] = -1
     return out
+
+
+@nb.njit(cache=True)
+def _segment_cells(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols, emit, buf, k):
+    """Cells within one cell of segment a-b (samples every half cell, 3x3 around each)."""
+    length = np.hypot(bx - ax, by - ay)
+    steps = int(np.ceil(length / (0.5 * cell))) + 1
+    last_r = -10
+    last_c = -10
+    for s in range(steps + 1):
+        t = s / steps
+        px = ax + t * (bx - ax)
+        py = ay + t * (by - ay)
+        c = int(np.floor((px - x_min) / cell))
+        r = int(np.floor((y_max - py) / cell))
+        if r == last_r and c == last_c:
+            continue
+        last_r = r
+        last_c = c
+        for dr in range(-1, 2):
+            rr = r + dr
+            if rr < 0 or rr >= n_rows:
+                continue
+            for dc in range(-1, 2):
+                cc = c + dc
+                if cc < 0 or cc >= n_cols:
+                    continue
+                if emit:
+                    buf[k] = rr * n_cols + cc
+                k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def segment_cell_pairs(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols):
+    """(cell, segment) pairs of every cell within one cell of each segment (may repeat)."""
+    n = ax.shape[0]
+    total = 0
+    dummy = np.empty(0, dtype=np.int64)
+    for i in range(n):
+        total = _segment_cells(
+            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, False, dummy, total
+        )
+    cells = np.empty(total, dtype=np.int64)
+    segs = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        k2 = _segment_cells(
+            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, True, cells, k
+        )
+        for j in range(k, k2):
+            segs[j] = i
+        k = k2
+    return cells, segs
+
+
+@nb.njit(cache=True)
+def _exact_chunk(
+    px,
+    py,
+    label,
+    boundary,
+    x_min,
+    y_max,
+    cell,
+    seg_ptr,
+    seg_ids,
+    ax,
+    ay,
+    bx,
+    by,
+    seg_poly,
+    n_polys,
+    tol,
+    run_e,
+    run_w,
+    out,
+):
+    """Polygon of each boundary point by parity along a horizontal ray to a known cell.
+
+    For a point in a boundary cell, walk east or west (whichever is shorter) along its raster
+    row to the first cell that is not a boundary cell (or off the raster). That cell lies wholly
+    inside polygon ``label[cell]`` (or in none), so the status of a point ``r`` in it, on the
+    point's horizontal line, is known for every polygon. A polygon holds the point iff its
+    status at ``r`` differs from the parity of its edges crossing the open segment point-r;
+    every such edge passes through a walked cell, where it is registered. Returns the polygon
+    position, -1 for none, or -3 where the point lies within ``tol`` metres of an edge (the
+    caller
+    tests those exactly with GEOS).
+    """
+    n_rows, n_cols = label.shape
+    n_seg = ax.shape[0]
+    seen = np.full(n_seg, -1, dtype=np.int64)
+    parity = np.zeros(n_polys, dtype=np.int64)
+    cross_x = np.empty(n_seg, dtype=np.float64)
+    cross_p = np.empty(n_seg, dtype=np.int64)
+    touched = np.empty(n_seg + 1, dtype=np.int64)
+    for i in range(px.shape[0]):
+        x = px[i]
+        y = py[i]
+        r = min(int(np.floor((y_max - y) / cell)), n_rows - 1)
+        c = min(int(np.floor((x - x_min) / cell)), n_cols - 1)
+        n_cross = 0
+        ambiguous = False
+        end_label = -1
+        step = 1 if run_e[r, c] <= run_w[r, c] else -1  # the shorter walk
+        end_x = np.inf * step
+        while True:
+            if c >= n_cols or c < 0:
+                break
+            cell_id = r * n_cols + c
+            if not boundary[cell_id]:
+                end_label = label[r, c]
+                end_x = x_min + (c + 0.5) * cell
+                break
+            for k in range(seg_ptr[cell_id], seg_ptr[cell_id + 1]):
+                s = seg_ids[k]
+                if seen[s] == i:
+                    continue
+                seen[s] = i
+                x1 = ax[s]
+                y1 = ay[s]
+                dx = bx[s] - x1
+                dy = by[s] - y1
+                ll = dx * dx + dy * dy
+                t = 0.0 if ll == 0.0 else ((x - x1) * dx + (y - y1) * dy) / ll
+                t = min(1.0, max(0.0, t))
+                qx = x1 + t * dx - x
+                qy = y1 + t * dy - y
+                if qx * qx + qy * qy <= tol * tol:
+                    ambiguous = True
+                    break
+                if (y1 > y) != (by[s] > y):
+                    xi = x1 + (y - y1) * dx / dy
+                    if (xi - x) * step > 0:
+                        cross_x[n_cross] = xi
+                        cross_p[n_cross] = seg_poly[s]
+                        n_cross += 1
+            if ambiguous:
+                break
+            c += step
+        if ambiguous:
+            out[i] = -3
+            continue
+        n_touched = 0
+        for j in range(n_cross):
+            if (end_x - cross_x[j]) * step > 0:
+                p = cross_p[j]
+                if parity[p] == 0 and not _in(touched, n_touched, p):
+                    touched[n_touched] = p
+                    n_touched += 1
+                parity[p] ^= 1
+        best = -1
+        for j in range(n_touched):
+            p = touched[j]
+            if (end_label == p) != (parity[p] == 1) and (best == -1 or p < best):
+                best = p
+        if end_label >= 0 and parity[end_label] == 0 and (best == -1 or end_label < best):
+            best = end_label
+        for j in range(n_touched):
+            parity[touched[j]] = 0
+        out[i] = best
+
+
+@nb.njit(cache=True, parallel=True)
+def exact_labels(
+    px,
+    py,
+    label,
+    boundary,
+    x_min,
+    y_max,
+    cell,
+    seg_ptr,
+    seg_ids,
+    ax,
+    ay,
+    bx,
+    by,
+    seg_poly,
+    n_polys,
+    tol,
+    run_e,
+    run_w,
+):
+    """Polygon of each boundary point (see ``_exact_chunk``), chunks of points in parallel.
+
+    Each chunk has its own scratch arrays and writes only its own output slice (no races).
+    """
+    n = px.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    n_chunks = max(1, min(64, n // 2048))
+    for k in nb.prange(n_chunks):
+        a = k * n // n_chunks
+        b = (k + 1) * n // n_chunks
+        _exact_chunk(
+            px[a:b],
+            py[a:b],
+            label,
+            boundary,
+            x_min,
+            y_max,
+            cell,
+            seg_ptr,
+            seg_ids,
+            ax,
+            ay,
+            bx,
+            by,
+            seg_poly,
+            n_polys,
+            tol,
+            run_e,
+            run_w,
+            out[a:b],
+        )
+    return out
+
+
+@nb.njit(cache=True)
+def _in(arr, n, v):
+    for j in range(n):
+        if arr[j] == v:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def boundary_runs(boundary: np.ndarray):
+    """Per cell, how many boundary cells a walk east (west) crosses before a known cell.
+
+    Walks that leave the raster count as long as the remaining row plus one.
+    """
+    n_rows, n_cols = boundary.shape
+    run_e = np.zeros((n_rows, n_cols), dtype=np.int64)
+    run_w = np.zeros((n_rows, n_cols), dtype=np.int64)
+    for r in range(n_rows):
+        k = 1
+        for c in range(n_cols - 1, -1, -1):
+            k = k + 1 if boundary[r, c] else 0
+            run_e[r, c] = k
+        k = 1
+        for c in range(n_cols):
+            k = k + 1 if boundary[r, c] else 0
+            run_w[r, c] = k
+    return run_e, run_w
+
+
+@nb.njit(cache=True, parallel=True)
+def scanline_labels(ax, ay, bx, by, seg_poly, n_polys, x_min, y_max, cell, n_rows, n_cols):
+    """Polygon at each cell centre (first in layer order) and how many polygons hold it.
+
+    Even-odd scanline fill along each row's centre line (half-open crossing rule). Each row
+    is filled by one thread (no races).
+    """
+    n = ax.shape[0]
+    # crossings per row: count, then fill (CSR by row)
+    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for i in range(n):
+        lo = min(ay[i], by[i])
+        hi = max(ay[i], by[i])
+        r0 = max(0, int(np.ceil((y_max - hi) / cell - 0.5)))
+        r1 = min(n_rows - 1, int(np.floor((y_max - lo) / cell - 0.5)))
+        for r in range(r0, r1 + 1):
+            yc = y_max - (r + 0.5) * cell
+            if (ay[i] > yc) != (by[i] > yc):
+                counts[r + 1] += 1
+    ptr = np.cumsum(counts)
+    xs = np.empty(ptr[-1], dtype=np.float64)
+    ps = np.empty(ptr[-1], dtype=np.int64)
+    fill = ptr[:-1].copy()
+    for i in range(n):
+        lo = min(ay[i], by[i])
+        hi = max(ay[i], by[i])
+        r0 = max(0, int(np.ceil((y_max - hi) / cell - 0.5)))
+        r1 = min(n_rows - 1, int(np.floor((y_max - lo) / cell - 0.5)))
+        for r in range(r0, r1 + 1):
+            yc = y_max - (r + 0.5) * cell
+            if (ay[i] > yc) != (by[i] > yc):
+                k = fill[r]
+                xs[k] = ax[i] + (yc - ay[i]) * (bx[i] - ax[i]) / (by[i] - ay[i])
+                ps[k] = seg_poly[i]
+                fill[r] = k + 1
+    label = np.full((n_rows, n_cols), -1, dtype=np.int32)
+    count = np.zeros((n_rows, n_cols), dtype=np.int32)
+    for r in nb.prange(n_rows):
+        a = ptr[r]
+        b = ptr[r + 1]
+        if b == a:
+            continue
+        order = np.argsort(xs[a:b])
+        parity = np.zeros(n_polys, dtype=np.int8)
+        active = 0
+        for j in range(b - a):
+            k = a + order[j]
+            p = ps[k]
+            parity[p] ^= 1
+            active += 1 if parity[p] == 1 else -1
+            x_from = xs[k]
+            x_to = xs[a + order[j + 1]] if j + 1 < b - a else x_from
+            if active <= 0 or x_to <= x_from:
+                continue
+            first = -1
+            for q in range(n_polys):
+                if parity[q] == 1:
+                    first = q
+                    break
+            c0 = max(0, int(np.ceil((x_from - x_min) / cell - 0.5)))
+            c1 = min(n_cols - 1, int(np.ceil((x_to - x_min) / cell - 0.5)) - 1)
+            for c in range(c0, c1 + 1):
+                label[r, c] = first
+                count[r, c] = active
+    return label, count

@@ -1,0 +1,61 @@
+"""The command line: help on every subcommand, ingest output, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+from click.testing import CliRunner
+
+import geodemand as gd
+from geodemand.cli import main
+
+
+def test_help_on_every_subcommand():
+    runner = CliRunner()
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0 and "ingest" in result.output
+    for name in main.commands:
+        sub = runner.invoke(main, [name, "--help"])
+        assert sub.exit_code == 0, name
+        assert "Usage:" in sub.output
+
+
+def test_ingest_prints_accounting_and_writes_atomically(tmp_path, data_dir):
+    out = tmp_path / "out" / "incidents.parquet"
+    result = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "ingest",
+            str(data_dir / "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"),
+            "--lpu-boundaries",
+            str(data_dir / "boundaries/west-midlands/lpus.geojson"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "25094" in result.output and "TOTAL" in result.output
+    assert "Birmingham North" in result.output
+    assert out.exists() and (out.parent / "rejects.csv").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["incidents.parquet", "rejects.csv"]
+    back = gd.read_incidents(out)
+    assert len(back.frame) == 25_094
+    assert back.frame["location_key"].str.startswith("pt:").all()
+    assert pd.read_csv(out.parent / "rejects.csv").empty
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path):
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "geodemand.cli", "ingest", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("geodemand: error:")]
+    assert len(errors) == 1 and "empty" in errors[0]
