@@ -34,6 +34,7 @@ _EXPORTS = {
     "concentration": "geodemand.repeats",
     "knox": "geodemand.knox",
     "gistar": "geodemand.hotspots",
+    "gistar_areas": "geodemand.hotspots",
     "emerging_hotspots": "geodemand.hotspots",
     "period_change": "geodemand.hotspots",
     "synthetic_incidents": "geodemand.synth",
