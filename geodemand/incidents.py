@@ -273,7 +273,7 @@ def _parse_dates(dates: pd.Series, precision: str | None, fmt: str | None):
     text = dates.astype(str).str.strip()
     if precision == "month":
         parsed = pd.to_datetime(text, format=fmt or "%Y-%m", errors="coerce")
-        return parsed.to_numpy(), np.full(len(text), "month", dtype=object)
+        return parsed.to_numpy(dtype="datetime64[ns]"), np.full(len(text), "month", dtype=object)
     if fmt:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     else:
