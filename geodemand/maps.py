@@ -1,0 +1,1325 @@
+"""Hot-spot maps: an interactive folium (Leaflet) map and the inputs it renders.
+
+Maps never compute statistics: they only **render** results handed to them. The input
+contract, shared with the static PNG of :mod:`geodemand.static_map`, is:
+
+``lpus``
+    GeoDataFrame of LPU polygons with a ``lpu`` (name) column and a CRS
+    (e.g. ``Areas.lpus`` from :func:`geodemand.read_areas`).
+``neighbourhoods``
+    GeoDataFrame of neighbourhood polygons with a ``neighbourhood`` column (``lpu`` optional).
+``density``
+    A KDE surface: an object with ``.density`` (float array ``(n_rows, n_cols)``, row 0 north,
+    NaN = nodata), ``.grid`` (:class:`~geodemand.grid.Grid`) and ``.units`` (e.g.
+    ``"incidents per km²"``) such as :class:`~geodemand.density.KDEResult`; or a plain array
+    together with ``density_grid`` and ``density_units``. Cells with a density of 0 or NaN are
+    transparent. The colour scale runs linearly from 0 to ``density_vmax`` (default: the
+    surface's maximum, announced).
+``hotspot_cells``
+    GeoDataFrame of Gi* cell polygons with a confidence-bin column ``bin`` (or ``gistar_bin``)
+    holding integers −3..3 (ArcGIS style: ±3 = 99 %, ±2 = 95 %, ±1 = 90 % confidence), e.g.
+    ``GiStarResult.to_geodataframe(only_significant=True)``; an object with a
+    ``to_geodataframe(only_significant=...)`` method is accepted too. Bin 0 cells are not drawn;
+    touching cells of the same bin are drawn as one polygon.
+``patrol_areas``
+    GeoDataFrame of (multi)polygons with a unique positive integer ``rank`` column (1 = top).
+    Rendered in the popup when present: ``area_id``, ``lpu``, ``neighbourhoods`` (str or a list
+    of str), ``score``, every ``score_*`` column (the score breakdown), ``visits_per_day``,
+    ``minutes_per_visit``, ``review_date``, then every other column.
+``repeat_places``
+    DataFrame with ``x``, ``y`` (coordinates in ``crs``, or ``attrs["crs"]``) or a GeoDataFrame
+    of points; optional ``label`` (the place's name), ``count`` and ``harm`` columns, and any
+    other columns, all shown in the popup. Every row is drawn: pass only the top places.
+
+All text that comes from the inputs (names, crime types, column names, the title, period,
+window and data source) is HTML-escaped — including ``$``, backquote and backslash, because
+folium places popup and tooltip HTML inside JavaScript template literals — before it enters
+the page. Every GeoJSON sent to the map is WGS84 longitude/latitude (6 decimals, ~0.1 m).
+
+The density raster is warped to Web Mercator (EPSG:3857) with :func:`rasterio.warp.reproject`
+(nearest neighbour, at half the source cell size) before it is coloured, because Leaflet
+stretches an image overlay linearly in Web Mercator between its latitude/longitude corners.
+
+:func:`save_map` writes the page atomically and, by default, self-contained: Leaflet,
+Leaflet.markercluster and jQuery are inlined from the ``XStatic-*`` packages, so the map works
+with no internet access (use ``tiles=None`` for no background tiles). The page also defines
+``window.geodemandMap = {map, layers}`` (the Leaflet map and its overlay layers by key:
+``lpus``, ``neighbourhoods``, ``density``, ``hotspots``, ``patrol_areas``, ``repeat_places``)
+for embedding and browser tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geodemand._announce import announce
+from geodemand._atomic import write_text_atomic
+from geodemand.errors import GeodemandError, InvalidParameterError
+from geodemand.grid import Grid
+
+# ---------------------------------------------------------------------------- styling
+#: Matplotlib colour map of the density surface (shared with the static PNG).
+DENSITY_CMAP = "YlOrRd"
+#: Opacity of the density overlay on the interactive map.
+DENSITY_OPACITY = 0.65
+#: Gi* confidence bin -> fill colour (ArcGIS-style diverging palette).
+BIN_COLOURS = {
+    3: "#b2182b",
+    2: "#ef8a62",
+    1: "#fddbc7",
+    -1: "#d1e5f0",
+    -2: "#67a9cf",
+    -3: "#2166ac",
+}
+#: Gi* confidence bin -> legend text.
+BIN_LABELS = {
+    3: "Hot spot, 99 % confidence",
+    2: "Hot spot, 95 % confidence",
+    1: "Hot spot, 90 % confidence",
+    -1: "Cold spot, 90 % confidence",
+    -2: "Cold spot, 95 % confidence",
+    -3: "Cold spot, 99 % confidence",
+}
+LPU_COLOUR = "#222222"
+NEIGHBOURHOOD_COLOUR = "#6b6b6b"
+PATROL_COLOUR = "#08306b"
+REPEAT_COLOUR = "#6a3d9a"
+#: Largest density overlay image, pixels (the warp resolution is coarsened beyond it).
+MAX_OVERLAY_PIXELS = 4_000_000
+#: The overlay is warped at the source cell size divided by this factor.
+OVERLAY_UPSAMPLE = 2
+#: Deepest zoom level of the interactive map.
+MAX_ZOOM = 19
+#: Decimal places of longitude/latitude in the GeoJSON sent to the map (~0.1 m).
+COORD_DECIMALS = 6
+
+WEB_MERCATOR = "EPSG:3857"
+WGS84 = "EPSG:4326"
+
+BIN_COLUMNS = ("bin", "gistar_bin")
+
+
+# ---------------------------------------------------------------------------- escaping
+def escape_html(value: Any) -> str:
+    """Escape any value's text for HTML *and* for a JavaScript template literal.
+
+    ``html.escape`` (with quotes) plus ``$`` -> ``&#36;``, backquote -> ``&#96;`` and
+    backslash -> ``&#92;``: folium wraps popup and tooltip HTML in JavaScript template
+    literals, where ``${...}`` would run as code.
+    """
+    text = html.escape(str(value), quote=True)
+    return text.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
+
+
+def format_value(value: Any) -> str:
+    """Human-readable text of one table value (not yet escaped).
+
+    None/NaN -> "–"; booleans -> yes/no; integral numbers without decimals, with thousands
+    separators; other floats with 3 significant digits below 100 and one decimal above;
+    dates as ISO dates (with the time only when it is not midnight); lists joined by ", ".
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        items = sorted(value) if isinstance(value, set) else list(value)
+        return ", ".join(format_value(v) for v in items)
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+        if pd.isna(value):
+            return "–"
+        ts = pd.Timestamp(value)
+        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat(sep=" ")
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class DensityLayer:
+    """A density surface to render: ``values`` on ``grid`` in ``units`` (0 .. ``vmax``)."""
+
+    values: np.ndarray
+    grid: Grid
+    units: str
+    vmax: float
+
+
+@dataclass(frozen=True)
+class MapLayers:
+    """Validated, copied map inputs (see the module docstring for the contract).
+
+    GeoDataFrames keep their own CRS; ``repeat_places`` is a GeoDataFrame of points;
+    ``hotspot_cells`` has an integer ``bin`` column (bin 0 removed); ``patrol_areas`` is
+    sorted by ``rank``.
+    """
+
+    title: str
+    period: str
+    window: str
+    data_source: str
+    synthetic: bool
+    lpus: Any = None
+    neighbourhoods: Any = None
+    density: DensityLayer | None = None
+    hotspot_cells: Any = None
+    patrol_areas: Any = None
+    repeat_places: Any = None
+    view_bounds_wgs84: tuple[float, float, float, float] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_layers(
+    *,
+    title: str,
+    period: str,
+    window: str,
+    data_source: str,
+    synthetic: bool,
+    lpus=None,
+    neighbourhoods=None,
+    density=None,
+    density_grid: Grid | None = None,
+    density_units: str | None = None,
+    density_vmax: float | None = None,
+    hotspot_cells=None,
+    patrol_areas=None,
+    repeat_places=None,
+    crs: str | None = None,
+    view_bounds: tuple[float, float, float, float] | None = None,
+) -> MapLayers:
+    """Validate and copy the map inputs (the contract in the module docstring).
+
+    Parameters
+    ----------
+    title, period, window, data_source : str
+        Texts of the title box (escaped when rendered).
+    synthetic : bool
+        True shows a conspicuous "SYNTHETIC DATA" banner.
+    crs : str, optional
+        CRS of ``repeat_places`` ``x``/``y`` columns (default ``repeat_places.attrs["crs"]``)
+        and of ``view_bounds``.
+    view_bounds : (x_min, y_min, x_max, y_max), optional
+        Initial view in ``crs`` units; default: the union of every layer's bounds.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the argument and column at fault.
+    """
+    texts = {"title": title, "period": period, "window": window, "data_source": data_source}
+    for name, value in texts.items():
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidParameterError(f"{name} must be a non-empty string, got {value!r}")
+    if not isinstance(synthetic, (bool, np.bool_)):
+        raise InvalidParameterError(f"synthetic must be True or False, got {synthetic!r}")
+    layers = dict(
+        lpus=_polygons(lpus, "lpus", ("lpu",)),
+        neighbourhoods=_polygons(neighbourhoods, "neighbourhoods", ("neighbourhood",)),
+        density=_density(density, density_grid, density_units, density_vmax),
+        hotspot_cells=_hotspot_cells(hotspot_cells),
+        patrol_areas=_patrol_areas(patrol_areas),
+        repeat_places=_repeat_places(repeat_places, crs),
+    )
+    if all(v is None for v in layers.values()):
+        raise InvalidParameterError(
+            "a map needs at least one layer: lpus, neighbourhoods, density, hotspot_cells, "
+            "patrol_areas or repeat_places"
+        )
+    bounds = _view_bounds(layers, view_bounds, crs)
+    params = {
+        "title": title,
+        "period": period,
+        "window": window,
+        "data_source": data_source,
+        "synthetic": bool(synthetic),
+        "layers": [k for k, v in layers.items() if v is not None],
+        "density_vmax": None if layers["density"] is None else layers["density"].vmax,
+        "density_units": None if layers["density"] is None else layers["density"].units,
+    }
+    return MapLayers(
+        title=title,
+        period=period,
+        window=window,
+        data_source=data_source,
+        synthetic=bool(synthetic),
+        view_bounds_wgs84=bounds,
+        params=params,
+        **layers,
+    )
+
+
+def _require_gdf(obj, name: str):
+    import geopandas as gpd
+
+    if not isinstance(obj, gpd.GeoDataFrame):
+        raise InvalidParameterError(f"{name} must be a GeoDataFrame, got {type(obj).__name__}")
+    if obj.crs is None:
+        raise InvalidParameterError(f"{name} has no CRS; set one (e.g. EPSG:27700) first")
+    missing = obj.geometry.isna() | obj.geometry.is_empty
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise InvalidParameterError(f"{name}: row {row} has no geometry")
+    return obj.copy()
+
+
+def _check_geom_types(gdf, name: str, allowed: tuple[str, ...]) -> None:
+    bad = ~gdf.geometry.geom_type.isin(allowed)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        found = gdf.geometry.geom_type.iloc[row]
+        raise InvalidParameterError(
+            f"{name}: row {row} is a {found}; expected {' or '.join(allowed)}"
+        )
+
+
+def _check_columns(frame, name: str, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"{name} is missing column(s) {missing}; it has {list(frame.columns)}"
+        )
+
+
+def _polygons(gdf, name: str, columns: tuple[str, ...]):
+    if gdf is None:
+        return None
+    gdf = _require_gdf(gdf, name)
+    _check_columns(gdf, name, columns)
+    _check_geom_types(gdf, name, ("Polygon", "MultiPolygon"))
+    return gdf
+
+
+def _density(density, grid: Grid | None, units: str | None, vmax: float | None):
+    if density is None:
+        if grid is not None:
+            raise InvalidParameterError("density_grid was given without a density array")
+        return None
+    if hasattr(density, "density") and hasattr(density, "grid"):
+        values, grid = density.density, density.grid
+        units = units if units is not None else getattr(density, "units", None)
+    else:
+        values = density
+    if not isinstance(grid, Grid):
+        raise InvalidParameterError(
+            "density needs its Grid: pass a KDEResult (with .grid) or density_grid=Grid(...)"
+        )
+    values = np.array(values, dtype=np.float64)  # a copy
+    if values.shape != grid.shape:
+        raise InvalidParameterError(
+            f"density array has shape {values.shape}; its grid expects {grid.shape} "
+            "(n_rows, n_cols)"
+        )
+    if not isinstance(units, str) or not units.strip():
+        raise InvalidParameterError(
+            "density units are needed for the legend, e.g. density_units='incidents per km²'"
+        )
+    if np.any(np.isfinite(values) & (values < 0)):
+        raise InvalidParameterError("density has negative values; a density is never negative")
+    if vmax is None:
+        finite = values[np.isfinite(values)]
+        peak = float(finite.max()) if finite.size else 0.0
+        vmax = peak if peak > 0 else 1.0
+        announce(f"density colour scale 0 to {format_value(vmax)} {units} (the surface's maximum)")
+    vmax = float(vmax)
+    if not (math.isfinite(vmax) and vmax > 0):
+        raise InvalidParameterError(f"density_vmax must be a positive number, got {vmax!r}")
+    values.setflags(write=False)
+    return DensityLayer(values=values, grid=grid, units=units, vmax=vmax)
+
+
+def _hotspot_cells(cells):
+    if cells is None:
+        return None
+    if hasattr(cells, "to_geodataframe") and not hasattr(cells, "geometry"):
+        cells = cells.to_geodataframe(only_significant=True)
+    gdf = _require_gdf(cells, "hotspot_cells")
+    column = next((c for c in BIN_COLUMNS if c in gdf.columns), None)
+    if column is None:
+        raise InvalidParameterError(
+            f"hotspot_cells needs a confidence-bin column ({' or '.join(BIN_COLUMNS)}) "
+            f"with integers -3..3; it has {list(gdf.columns)}"
+        )
+    _check_geom_types(gdf, "hotspot_cells", ("Polygon", "MultiPolygon"))
+    raw = pd.to_numeric(gdf[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(raw) | (raw != np.round(raw)) | (np.abs(raw) > 3)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"hotspot_cells column {column!r} row {row} is {gdf[column].iloc[row]!r}; "
+            "expected an integer -3..3"
+        )
+    out = gdf[[gdf.geometry.name]].copy()
+    out["bin"] = raw.astype(np.int64)
+    return out[out["bin"] != 0]
+
+
+def _patrol_areas(areas):
+    if areas is None:
+        return None
+    gdf = _require_gdf(areas, "patrol_areas")
+    _check_columns(gdf, "patrol_areas", ("rank",))
+    _check_geom_types(gdf, "patrol_areas", ("Polygon", "MultiPolygon"))
+    rank = pd.to_numeric(gdf["rank"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(rank) | (rank != np.round(rank)) | (rank < 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"patrol_areas column 'rank' row {row} is {gdf['rank'].iloc[row]!r}; "
+            "expected a positive integer"
+        )
+    if len(np.unique(rank)) != len(rank):
+        dup = pd.Series(rank).duplicated()
+        raise InvalidParameterError(
+            f"patrol_areas column 'rank' repeats {int(rank[dup.to_numpy()][0])}; "
+            "ranks must be unique"
+        )
+    gdf["rank"] = rank.astype(np.int64)
+    return gdf.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _repeat_places(places, crs: str | None):
+    if places is None:
+        return None
+    import geopandas as gpd
+
+    if isinstance(places, gpd.GeoDataFrame):
+        gdf = _require_gdf(places, "repeat_places")
+        _check_geom_types(gdf, "repeat_places", ("Point",))
+        return gdf.reset_index(drop=True)
+    if not isinstance(places, pd.DataFrame):
+        raise InvalidParameterError(
+            f"repeat_places must be a DataFrame with x, y columns or a GeoDataFrame of points, "
+            f"got {type(places).__name__}"
+        )
+    _check_columns(places, "repeat_places", ("x", "y"))
+    place_crs = crs if crs is not None else places.attrs.get("crs")
+    if place_crs is None:
+        raise InvalidParameterError(
+            "repeat_places has x, y columns but no CRS: pass crs='EPSG:27700' (or set "
+            "repeat_places.attrs['crs'])"
+        )
+    x = pd.to_numeric(places["x"], errors="coerce").to_numpy(dtype=np.float64)
+    y = pd.to_numeric(places["y"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"repeat_places row {row} has x={places['x'].iloc[row]!r}, "
+            f"y={places['y'].iloc[row]!r}; expected finite numbers"
+        )
+    frame = pd.DataFrame(places.drop(columns=["x", "y"])).reset_index(drop=True)
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=place_crs)
+
+
+def transformer(src, dst):
+    """A cached always-x/y :class:`pyproj.Transformer` from ``src`` to ``dst``."""
+    from pyproj import CRS
+
+    return _cached_transformer(CRS.from_user_input(src), CRS.from_user_input(dst))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_transformer(src, dst):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _to_wgs84_bounds(bounds, crs) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = bounds
+    tr = transformer(crs, WGS84)
+    # sample the edges: a projected rectangle is not a lon/lat rectangle
+    t = np.linspace(0.0, 1.0, 21)
+    xs = np.concatenate([x0 + (x1 - x0) * t, np.full(21, x1), x1 - (x1 - x0) * t, np.full(21, x0)])
+    ys = np.concatenate([np.full(21, y0), y0 + (y1 - y0) * t, np.full(21, y1), y1 - (y1 - y0) * t])
+    lon, lat = tr.transform(xs, ys)
+    return (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat)))
+
+
+def _view_bounds(layers: dict, view_bounds, crs) -> tuple[float, float, float, float]:
+    if view_bounds is not None:
+        if crs is None:
+            raise InvalidParameterError("view_bounds needs crs= (the CRS of its coordinates)")
+        vb = tuple(float(v) for v in view_bounds)
+        if len(vb) != 4 or not all(map(math.isfinite, vb)) or vb[2] <= vb[0] or vb[3] <= vb[1]:
+            raise InvalidParameterError(
+                f"view_bounds must be (x_min, y_min, x_max, y_max) with max > min, got "
+                f"{view_bounds!r}"
+            )
+        return _to_wgs84_bounds(vb, crs)
+    boxes = []
+    for key, value in layers.items():
+        if value is None:
+            continue
+        if key == "density":
+            boxes.append(_to_wgs84_bounds(value.grid.bounds, value.grid.crs))
+        elif len(value):
+            boxes.append(_to_wgs84_bounds(value.total_bounds, value.crs))
+    if not boxes:
+        raise InvalidParameterError("every map layer is empty; nothing to show")
+    arr = np.array(boxes)
+    return (arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max())
+
+
+# ---------------------------------------------------------------------------- geometry out
+def to_geojson(gdf, properties: Mapping[str, Iterable[Any]] | None = None) -> dict:
+    """A GeoJSON FeatureCollection (WGS84 lon/lat, :data:`COORD_DECIMALS` decimals).
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        Geometries in any CRS (reprojected here).
+    properties : mapping of name -> sequence, optional
+        Feature properties, one value per row (used as given: escape text beforehand).
+    """
+    import shapely
+
+    geoms = gdf.geometry.to_crs(WGS84).to_numpy()
+    geoms = shapely.transform(geoms, lambda c: np.round(c, COORD_DECIMALS))
+    props = {k: list(v) for k, v in (properties or {}).items()}
+    features = []
+    for i, text in enumerate(shapely.to_geojson(geoms)):
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {k: v[i] for k, v in props.items()},
+                "geometry": json.loads(text),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+#: Largest lattice (cells) the grid path of :func:`dissolve_bins` rasterises.
+_MAX_LATTICE_CELLS = 50_000_000
+
+
+def dissolve_bins(cells) -> Any:
+    """Merge touching Gi* cells of the same bin: one polygon per connected patch.
+
+    Cells that share an edge merge; cells that touch only at a corner do not (they form
+    separate patches). When every cell is an axis-aligned square of one size on one lattice
+    (the cells of a :class:`Grid`), the bins are rasterised on that lattice and polygonised
+    (exact and fast); otherwise the polygons are unioned with GEOS. Both give the same
+    patches (tested).
+
+    Parameters
+    ----------
+    cells : GeoDataFrame
+        Polygons with an integer ``bin`` column (non-zero).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``bin``, ``n_cells`` and geometry (input CRS), sorted by bin (hot first),
+        then west to east and south to north by each patch's representative point.
+    """
+    import geopandas as gpd
+
+    lattice = _cell_lattice(cells.geometry.to_numpy())
+    if lattice is None:
+        rows = _dissolve_by_union(cells)
+    else:
+        rows = _dissolve_on_lattice(cells["bin"].to_numpy(), *lattice)
+    frame = pd.DataFrame(rows, columns=["bin", "n_cells", "geometry"])
+    out = gpd.GeoDataFrame(frame, geometry="geometry", crs=cells.crs)
+    if len(out):
+        c = out.geometry.representative_point()
+        out = out.assign(_x=c.x, _y=c.y).sort_values(
+            ["bin", "_x", "_y"], ascending=[False, True, True], kind="stable"
+        )
+        out = out.drop(columns=["_x", "_y"]).reset_index(drop=True)
+    return out
+
+
+def _dissolve_by_union(cells) -> list[tuple[int, int, Any]]:
+    import shapely
+
+    rows = []
+    for b in sorted(cells["bin"].unique(), reverse=True):
+        part = cells.geometry[cells["bin"] == b].to_numpy()
+        merged = shapely.get_parts(shapely.union_all(part))
+        # each cell lies in exactly one merged patch: count cells per patch
+        _, hit = shapely.STRtree(merged).query(
+            shapely.point_on_surface(part), predicate="intersects"
+        )
+        counts = np.bincount(hit, minlength=len(merged))
+        rows.extend((int(b), int(n), poly) for n, poly in zip(counts, merged, strict=True))
+    return rows
+
+
+def _cell_lattice(geoms: np.ndarray):
+    """``(rows, cols, size, x_west, y_north)`` if ``geoms`` are distinct cells of one lattice."""
+    import shapely
+
+    if len(geoms) == 0 or not np.all(shapely.get_type_id(geoms) == 3):  # 3 = Polygon
+        return None
+    if not np.all(shapely.get_num_coordinates(geoms) == 5):
+        return None
+    b = shapely.bounds(geoms)
+    size = float(b[0, 2] - b[0, 0])
+    tol = 1e-9 * max(size, 1.0)
+    if not (
+        size > 0
+        and np.allclose(b[:, 2] - b[:, 0], size, rtol=0, atol=tol)
+        and np.allclose(b[:, 3] - b[:, 1], size, rtol=0, atol=tol)
+        and np.allclose(shapely.area(geoms), size * size, rtol=1e-9, atol=0)  # not rotated
+    ):
+        return None
+    x_west, y_north = float(b[:, 0].min()), float(b[:, 3].max())
+    fc = (b[:, 0] - x_west) / size
+    fr = (y_north - b[:, 3]) / size
+    cols, rows = np.round(fc), np.round(fr)
+    if np.abs(fc - cols).max() > 1e-6 or np.abs(fr - rows).max() > 1e-6:
+        return None
+    cols, rows = cols.astype(np.int64), rows.astype(np.int64)
+    if (rows.max() + 1) * (cols.max() + 1) > _MAX_LATTICE_CELLS:
+        return None
+    if len(np.unique(rows * (cols.max() + 1) + cols)) != len(geoms):  # overlapping cells
+        return None
+    return rows, cols, size, x_west, y_north
+
+
+def _dissolve_on_lattice(bins, rows, cols, size, x_west, y_north) -> list[tuple[int, int, Any]]:
+    import shapely
+    from affine import Affine
+    from rasterio.features import shapes
+
+    raster = np.zeros((rows.max() + 1, cols.max() + 1), dtype=np.int16)
+    raster[rows, cols] = bins
+    transform = Affine.translation(x_west, y_north) @ Affine.scale(size, -size)
+    out = []
+    for geom, value in shapes(raster, mask=raster != 0, connectivity=4, transform=transform):
+        poly = shapely.geometry.shape(geom)
+        out.append((int(value), int(round(poly.area / (size * size))), poly))
+    return out
+
+
+# ---------------------------------------------------------------------------- density image
+@dataclass(frozen=True)
+class DensityOverlay:
+    """A coloured density image for a Leaflet image overlay.
+
+    Attributes
+    ----------
+    rgba : ndarray of uint8, shape (height, width, 4)
+        The surface warped to Web Mercator (row 0 north) and coloured; alpha 0 where the
+        density is 0 or NaN.
+    values : ndarray of float64, shape (height, width)
+        The warped density (same units as the source), NaN off the source grid.
+    bounds : ((south, west), (north, east))
+        Latitude/longitude corners, degrees (the overlay's Web Mercator rectangle).
+    transform : affine.Affine
+        Pixel -> EPSG:3857 metres of the image.
+    vmax : float
+        Density at the top of the colour scale.
+    """
+
+    rgba: np.ndarray
+    values: np.ndarray
+    bounds: tuple[tuple[float, float], tuple[float, float]]
+    transform: Any
+    vmax: float
+
+    def png_bytes(self) -> bytes:
+        """The image as PNG bytes."""
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.rgba, mode="RGBA").save(buf, format="PNG")
+        return buf.getvalue()
+
+    def data_url(self) -> str:
+        """The image as a ``data:image/png;base64,...`` URL."""
+        return "data:image/png;base64," + base64.b64encode(self.png_bytes()).decode("ascii")
+
+
+def colour_density(values: np.ndarray, vmax: float, cmap: str = DENSITY_CMAP) -> np.ndarray:
+    """RGBA uint8 colours of density values on a linear 0..``vmax`` scale.
+
+    Values ``> 0`` are opaque; 0, negative and NaN are fully transparent.
+    """
+    import matplotlib
+
+    v = np.asarray(values, dtype=np.float64)
+    shown = np.isfinite(v) & (v > 0)
+    frac = np.clip(np.where(shown, v, 0.0) / vmax, 0.0, 1.0)
+    rgba = matplotlib.colormaps[cmap](frac, bytes=True)
+    rgba[..., 3] = np.where(shown, 255, 0).astype(np.uint8)
+    return rgba
+
+
+def density_overlay(layer: DensityLayer, *, max_pixels: int = MAX_OVERLAY_PIXELS) -> DensityOverlay:
+    """Warp a density layer to Web Mercator and colour it (see :class:`DensityOverlay`).
+
+    The image covers the Web Mercator rectangle around the whole grid (edges densified).
+    Its square pixels are the grid's cell size in Web Mercator metres divided by
+    :data:`OVERLAY_UPSAMPLE` (coarser when the image would exceed ``max_pixels`` pixels), and
+    the warp is nearest-neighbour, so every pixel shows the value of the source cell under
+    its centre.
+    """
+    from affine import Affine
+    from rasterio.warp import Resampling, reproject, transform_bounds
+
+    grid = layer.grid
+    # the Web Mercator rectangle that covers the whole grid (edges densified)
+    left, bottom, right, top = transform_bounds(
+        grid.crs, WEB_MERCATOR, *grid.bounds, densify_pts=21
+    )
+    native = math.sqrt((right - left) * (top - bottom) / (grid.n_cols * grid.n_rows))
+    res = native / OVERLAY_UPSAMPLE
+    if (right - left) * (top - bottom) / res**2 > max_pixels:
+        res = math.sqrt((right - left) * (top - bottom) / max_pixels)
+        announce(f"density overlay coarsened to {res:,.0f} m Web Mercator pixels (image size)")
+    width = max(1, math.ceil((right - left) / res - 1e-9))
+    height = max(1, math.ceil((top - bottom) / res - 1e-9))
+    transform = Affine.translation(left, top) @ Affine.scale(res, -res)
+    warped = np.full((height, width), np.nan, dtype=np.float64)
+    reproject(
+        source=np.ascontiguousarray(layer.values, dtype=np.float64),
+        destination=warped,
+        src_transform=grid.transform,
+        src_crs=grid.crs,
+        src_nodata=np.nan,
+        dst_transform=transform,
+        dst_crs=WEB_MERCATOR,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest,
+    )
+    right, bottom = left + width * res, top - height * res
+    lon, lat = transformer(WEB_MERCATOR, WGS84).transform([left, right], [bottom, top])
+    bounds = ((float(lat[0]), float(lon[0])), (float(lat[1]), float(lon[1])))
+    warped.setflags(write=False)
+    return DensityOverlay(
+        rgba=colour_density(warped, layer.vmax),
+        values=warped,
+        bounds=bounds,
+        transform=transform,
+        vmax=layer.vmax,
+    )
+
+
+def legend_ticks(vmax: float, n: int = 5) -> list[float]:
+    """Round tick values from 0 to at most ``vmax`` for the density legend."""
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = MaxNLocator(nbins=n).tick_values(0.0, vmax)
+    return [float(t) for t in ticks if -1e-12 <= t <= vmax * (1 + 1e-9)]
+
+
+# ---------------------------------------------------------------------------- popups
+def _score_label(column: str) -> str:
+    return column[len("score_") :].replace("_", " ") or column
+
+
+def _row_html(label: str, value: Any) -> str:
+    return f"<tr><th>{escape_html(label)}</th><td>{escape_html(format_value(value))}</td></tr>"
+
+
+def _section_html(title: str) -> str:
+    return f'<tr><th colspan="2" class="gd-section">{escape_html(title)}</th></tr>'
+
+
+_PATROL_FIRST = ("area_id", "lpu", "neighbourhoods", "score")
+_PATROL_DOSAGE = (
+    ("visits_per_day", "Visits per day"),
+    ("minutes_per_visit", "Minutes per visit"),
+    ("review_date", "Review date"),
+)
+_PATROL_LABELS = {"area_id": "Area", "lpu": "LPU", "neighbourhoods": "Neighbourhoods"}
+
+
+def patrol_popup_html(row: pd.Series) -> str:
+    """Escaped HTML of one patrol area's popup (rank, score breakdown, dosage, the rest)."""
+    cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
+    parts = [f"<h4>Patrol area {int(row['rank'])}</h4>", "<table>"]
+    for c in _PATROL_FIRST:
+        if c in cols:
+            parts.append(_row_html(_PATROL_LABELS.get(c, c.replace("_", " ")), row[c]))
+    score_cols = [c for c in cols if c.startswith("score_")]
+    if score_cols:
+        parts.append(_section_html("Score breakdown"))
+        parts.extend(_row_html(_score_label(c), row[c]) for c in score_cols)
+    dosage = [(c, label) for c, label in _PATROL_DOSAGE if c in cols]
+    if dosage:
+        parts.append(_section_html("Dosage"))
+        parts.extend(_row_html(label, row[c]) for c, label in dosage)
+    shown = set(_PATROL_FIRST) | set(score_cols) | {c for c, _ in _PATROL_DOSAGE} | {"rank"}
+    rest = [c for c in cols if c not in shown]
+    if rest:
+        parts.append(_section_html("Other"))
+        parts.extend(_row_html(c.replace("_", " "), row[c]) for c in rest)
+    parts.append("</table>")
+    return '<div class="gd-popup">' + "".join(parts) + "</div>"
+
+
+def repeat_popup_html(row: pd.Series, index: int) -> str:
+    """Escaped HTML of one repeat place's popup (label, count, harm, the rest)."""
+    cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
+    label = row["label"] if "label" in cols else f"Repeat place {index + 1}"
+    parts = [f"<h4>{escape_html(format_value(label))}</h4>", "<table>"]
+    for c in ["count", "harm"] + [c for c in cols if c not in ("label", "count", "harm")]:
+        if c in cols:
+            parts.append(_row_html(c.replace("_", " "), row[c]))
+    parts.append("</table>")
+    return '<div class="gd-popup">' + "".join(parts) + "</div>"
+
+
+def repeat_tooltip_text(row: pd.Series, index: int) -> str:
+    """Plain (unescaped) tooltip text of one repeat place."""
+    label = row["label"] if "label" in row.index else f"Repeat place {index + 1}"
+    text = format_value(label)
+    if "count" in row.index:
+        text += f" ({format_value(row['count'])} incidents)"
+    return text
+
+
+def _latlon(point) -> list[float]:
+    return [round(float(point.y), COORD_DECIMALS), round(float(point.x), COORD_DECIMALS)]
+
+
+def _is_geometry(value: Any) -> bool:
+    return hasattr(value, "geom_type") and hasattr(value, "wkb")
+
+
+# ---------------------------------------------------------------------------- title, legend
+def title_html(layers: MapLayers) -> str:
+    """Escaped HTML of the title box (title, period, window, source, synthetic banner)."""
+    parts = []
+    if layers.synthetic:
+        parts.append('<div class="gd-synthetic">SYNTHETIC DATA &#8212; not real incidents</div>')
+    parts.append(f'<div class="gd-title-main">{escape_html(layers.title)}</div>')
+    parts.append(
+        '<div class="gd-title-sub">'
+        f"Period: {escape_html(layers.period)} &#183; "
+        f"Window: {escape_html(layers.window)} &#183; "
+        f"Data: {escape_html(layers.data_source)}</div>"
+    )
+    return "".join(parts)
+
+
+def _swatch(colour: str, label: str, kind: str = "box") -> str:
+    style = f"background:{colour};" if kind == "box" else f"border:3px solid {colour};"
+    if kind == "dot":
+        style = f"background:{colour};border-radius:50%;"
+    return (
+        f'<div class="gd-legend-row"><span class="gd-swatch" style="{style}"></span>'
+        f"{escape_html(label)}</div>"
+    )
+
+
+def present_bins(cells) -> list[int]:
+    """The non-zero Gi* bins present in ``cells``, hot (3) first."""
+    return sorted({int(b) for b in cells["bin"]}, reverse=True)
+
+
+def legend_html(layers: MapLayers) -> str:
+    """Escaped HTML of the legend: density colour bar in real units, Gi* bins, symbols."""
+    import matplotlib
+
+    parts = []
+    if layers.density is not None:
+        d = layers.density
+        cmap = matplotlib.colormaps[DENSITY_CMAP]
+        stops = ", ".join(
+            f"{matplotlib.colors.to_hex(cmap(f))} {f * 100:.0f}%" for f in np.linspace(0, 1, 11)
+        )
+        ticks = "".join(
+            f'<span class="gd-tick" style="left:{t / d.vmax * 100:.2f}%">'
+            f"{escape_html(format_value(t))}</span>"
+            for t in legend_ticks(d.vmax)
+        )
+        parts.append(
+            f'<div class="gd-legend-title">Density ({escape_html(d.units)})</div>'
+            f'<div class="gd-bar" style="background:linear-gradient(to right, {stops});'
+            f'opacity:{DENSITY_OPACITY}"></div><div class="gd-ticks">{ticks}</div>'
+        )
+    if layers.hotspot_cells is not None:
+        parts.append('<div class="gd-legend-title">Gi* hot and cold spots</div>')
+        present = present_bins(layers.hotspot_cells)
+        parts.extend(_swatch(BIN_COLOURS[b], BIN_LABELS[b]) for b in present)
+        if not present:
+            parts.append('<div class="gd-legend-row">No significant cells</div>')
+    if layers.patrol_areas is not None:
+        parts.append(_swatch(PATROL_COLOUR, "Patrol area (number = rank)", kind="outline"))
+    if layers.repeat_places is not None:
+        parts.append(_swatch(REPEAT_COLOUR, "Repeat place", kind="dot"))
+    return "".join(parts)
+
+
+_CSS = """
+<style>
+.gd-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
+  background:rgba(255,255,255,0.92);padding:6px 12px;border-radius:4px;max-width:70%;
+  box-shadow:0 1px 5px rgba(0,0,0,0.4);font:13px/1.35 Arial,Helvetica,sans-serif;
+  text-align:center;}
+.gd-title-main{font-weight:bold;font-size:15px;}
+.gd-synthetic{background:#c00;color:#fff;font-weight:bold;letter-spacing:1px;
+  padding:3px 8px;margin:-2px -6px 4px -6px;border-radius:3px;font-size:15px;}
+.gd-legend{background:rgba(255,255,255,0.92);padding:6px 10px;border-radius:4px;
+  box-shadow:0 1px 5px rgba(0,0,0,0.4);font:12px/1.4 Arial,Helvetica,sans-serif;
+  min-width:220px;}
+.gd-legend-title{font-weight:bold;margin-top:4px;}
+.gd-bar{height:12px;border:1px solid #999;margin-top:2px;}
+.gd-ticks{position:relative;height:16px;margin:0 8px 2px 0;}
+.gd-tick{position:absolute;transform:translateX(-50%);font-size:11px;white-space:nowrap;}
+.gd-legend-row{margin-top:2px;}
+.gd-swatch{display:inline-block;width:14px;height:14px;margin-right:6px;
+  vertical-align:middle;box-sizing:border-box;}
+.gd-rank-icon div{width:24px;height:24px;border-radius:50%;background:#fff;
+  border:2px solid #08306b;color:#08306b;font:bold 12px/20px Arial,Helvetica,sans-serif;
+  text-align:center;box-sizing:border-box;}
+.gd-popup h4{margin:0 0 4px 0;font-size:14px;}
+.gd-popup table{border-collapse:collapse;font-size:12px;}
+.gd-popup th{text-align:left;padding:1px 8px 1px 0;font-weight:normal;color:#444;}
+.gd-popup td{padding:1px 0;font-weight:bold;}
+.gd-popup th.gd-section{font-weight:bold;color:#000;padding-top:5px;}
+.gd-fullscreen{width:30px;height:30px;line-height:30px;text-align:center;font-size:18px;
+  background:#fff;cursor:pointer;display:block;text-decoration:none;color:#000;}
+</style>
+"""
+
+
+_FULLSCREEN_SVG = (
+    '<svg width="16" height="16" viewBox="0 0 16 16" style="vertical-align:middle" '
+    'fill="none" stroke="#333" stroke-width="2"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/>'
+    "</svg>"
+)
+
+
+def _controls_element(m, layers: MapLayers, layer_objects: dict[str, Any]):
+    """A folium element adding the title box, legend, fullscreen control and the JS hook."""
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class _Controls(MacroElement):
+        _template = Template(
+            """
+{% macro header(this, kwargs) %}"""
+            + _CSS
+            + """{% endmacro %}
+{% macro script(this, kwargs) %}
+(function () {
+    var map = {{ this.map_name }};
+    var box = L.DomUtil.create("div", "gd-title", map.getContainer());
+    box.innerHTML = {{ this.title_html|tojson }};
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    var legend = L.control({position: "bottomright"});
+    legend.onAdd = function () {
+        var div = L.DomUtil.create("div", "gd-legend");
+        div.innerHTML = {{ this.legend_html|tojson }};
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+    };
+    {% if this.has_legend %}legend.addTo(map);{% endif %}
+    var Fullscreen = L.Control.extend({
+        options: {position: "topleft"},
+        onAdd: function () {
+            var bar = L.DomUtil.create("div", "leaflet-bar");
+            var a = L.DomUtil.create("a", "gd-fullscreen", bar);
+            a.href = "#";
+            a.title = "Full screen";
+            a.setAttribute("role", "button");
+            a.innerHTML = {{ this.fullscreen_icon|tojson }};
+            L.DomEvent.on(a, "click", function (e) {
+                L.DomEvent.preventDefault(e);
+                var c = map.getContainer();
+                if (document.fullscreenElement) {
+                    document.exitFullscreen();
+                } else if (c.requestFullscreen) {
+                    c.requestFullscreen();
+                }
+            });
+            L.DomEvent.disableClickPropagation(bar);
+            return bar;
+        }
+    });
+    new Fullscreen().addTo(map);
+    document.addEventListener("fullscreenchange", function () { map.invalidateSize(); });
+    window.geodemandMap = {map: map, layers: {
+    {%- for key, name in this.layer_names %}
+        {{ key|tojson }}: {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+    }};
+})();
+{% endmacro %}
+"""
+        )
+
+        def __init__(self):
+            super().__init__()
+            self._name = "GeodemandControls"
+            self.map_name = m.get_name()
+            self.title_html = title_html(layers)
+            self.legend_html = legend_html(layers)
+            self.has_legend = bool(self.legend_html)
+            self.layer_names = [(k, v.get_name()) for k, v in layer_objects.items()]
+            self.fullscreen_icon = _FULLSCREEN_SVG
+
+    return _Controls()
+
+
+# ---------------------------------------------------------------------------- the map
+def hotspot_map(
+    *,
+    title: str,
+    period: str,
+    window: str,
+    data_source: str,
+    synthetic: bool,
+    lpus=None,
+    neighbourhoods=None,
+    density=None,
+    density_grid: Grid | None = None,
+    density_units: str | None = None,
+    density_vmax: float | None = None,
+    hotspot_cells=None,
+    patrol_areas=None,
+    repeat_places=None,
+    tiles: str | None = "OpenStreetMap",
+    crs: str | None = None,
+    view_bounds: tuple[float, float, float, float] | None = None,
+):
+    """An interactive hot-spot map (folium) of results handed to it.
+
+    Layers (each in the layer control; missing inputs are left out): LPU and neighbourhood
+    boundaries (name tooltips), the density surface as a coloured overlay with a legend in
+    its real units, significant Gi* cells coloured by confidence bin, patrol areas with their
+    rank number and a popup (score breakdown, dosage, review date, LPU, neighbourhoods), and
+    repeat places as clustered markers with popups. The map also has a scale bar, a
+    full-screen button and a title box with the period, window and data source (and a red
+    "SYNTHETIC DATA" banner when ``synthetic``). See the module docstring for the input
+    contract and the escaping rule.
+
+    Parameters
+    ----------
+    title, period, window, data_source : str
+        Title box texts, e.g. ``"Birmingham East"``, ``"week 2025-W47"``,
+        ``"2023-11-20 to 2025-11-23 (2 years)"``, ``"police.uk street-level crime"``.
+    synthetic : bool
+        Whether the incidents are synthetic (shows the banner).
+    lpus, neighbourhoods, density, hotspot_cells, patrol_areas, repeat_places
+        The layers (module docstring).
+    density_grid, density_units : optional
+        With a plain density array: its :class:`Grid` and units (e.g. "incidents per km²").
+    density_vmax : float, optional
+        Density at the top of the colour scale (default the surface's maximum, announced).
+    tiles : str or None
+        Background tiles: a folium tile name (default ``"OpenStreetMap"``), or ``None`` /
+        ``"none"`` for none (offline use).
+    crs : str, optional
+        CRS of ``repeat_places`` x/y and of ``view_bounds``.
+    view_bounds : (x_min, y_min, x_max, y_max), optional
+        Initial view (in ``crs``); default fits every layer.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`save_map`. Its ``geodemand_params`` attribute records the texts,
+        the layers drawn, the density units and the top of the colour scale.
+    """
+    layers = prepare_layers(
+        title=title,
+        period=period,
+        window=window,
+        data_source=data_source,
+        synthetic=synthetic,
+        lpus=lpus,
+        neighbourhoods=neighbourhoods,
+        density=density,
+        density_grid=density_grid,
+        density_units=density_units,
+        density_vmax=density_vmax,
+        hotspot_cells=hotspot_cells,
+        patrol_areas=patrol_areas,
+        repeat_places=repeat_places,
+        crs=crs,
+        view_bounds=view_bounds,
+    )
+    return render_folium(layers, tiles=tiles)
+
+
+def render_folium(layers: MapLayers, *, tiles: str | None = "OpenStreetMap"):
+    """Render validated :class:`MapLayers` as a :class:`folium.Map`."""
+    import folium
+
+    if isinstance(tiles, str) and tiles.strip().lower() == "none":
+        tiles = None
+    if tiles is not None and not isinstance(tiles, str):
+        raise InvalidParameterError(f"tiles must be a tile name, None or 'none', got {tiles!r}")
+    x0, y0, x1, y1 = layers.view_bounds_wgs84
+    m = folium.Map(
+        location=[(y0 + y1) / 2, (x0 + x1) / 2],
+        tiles=tiles,
+        control_scale=True,
+        zoom_start=11,
+        max_zoom=MAX_ZOOM,
+    )
+    # folium gives max_zoom to the tile layer only; marker clustering needs it on the map
+    m.options["max_zoom"] = MAX_ZOOM
+    # a page that asks for nothing it does not contain (no favicon request)
+    m.get_root().header.add_child(folium.Element('<link rel="icon" href="data:,">'))
+    objects: dict[str, Any] = {}
+    if layers.neighbourhoods is not None:
+        objects["neighbourhoods"] = _boundary_layer(
+            layers.neighbourhoods, "neighbourhood", "Neighbourhoods", NEIGHBOURHOOD_COLOUR, 1.0
+        ).add_to(m)
+    if layers.lpus is not None:
+        objects["lpus"] = _boundary_layer(
+            layers.lpus, "lpu", "LPU boundaries", LPU_COLOUR, 2.5
+        ).add_to(m)
+    if layers.density is not None:
+        objects["density"] = _density_layer(m, layers.density)
+    if layers.hotspot_cells is not None:
+        objects["hotspots"] = _hotspot_layer(layers.hotspot_cells).add_to(m)
+    if layers.patrol_areas is not None:
+        objects["patrol_areas"] = _patrol_layer(layers.patrol_areas).add_to(m)
+    if layers.repeat_places is not None:
+        objects["repeat_places"] = _repeat_layer(layers.repeat_places).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    m.add_child(_controls_element(m, layers, objects))
+    m.geodemand_params = dict(layers.params)
+    return m
+
+
+def _boundary_layer(gdf, column: str, name: str, colour: str, weight: float):
+    import folium
+
+    group = folium.FeatureGroup(name=escape_html(name))
+    data = to_geojson(gdf, {"name": [escape_html(format_value(v)) for v in gdf[column]]})
+    folium.GeoJson(
+        data,
+        name=escape_html(name),
+        style_function=lambda _f: {"color": colour, "weight": weight, "fill": False},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+    ).add_to(group)
+    return group
+
+
+def _density_layer(m, layer: DensityLayer):
+    import folium
+
+    overlay = density_overlay(layer)
+    folium.map.CustomPane("geodemand-density", z_index=350, pointer_events=False).add_to(m)
+    name = f"Density ({layer.units})"
+    image = folium.raster_layers.ImageOverlay(
+        image=overlay.data_url(),
+        bounds=[list(overlay.bounds[0]), list(overlay.bounds[1])],
+        opacity=DENSITY_OPACITY,
+        name=escape_html(name),
+        pane="geodemand-density",
+        interactive=False,
+        zindex=1,
+    )
+    image.add_to(m)
+    return image
+
+
+def _hotspot_layer(cells):
+    import folium
+
+    group = folium.FeatureGroup(name="Gi* hot and cold spots")
+    patches = dissolve_bins(cells)
+    labels = [
+        f"{BIN_LABELS[b]} ({n} cell{'s' if n != 1 else ''})"
+        for b, n in zip(patches["bin"], patches["n_cells"], strict=True)
+    ]
+    props = {"bin": [int(b) for b in patches["bin"]], "label": [escape_html(t) for t in labels]}
+    data = to_geojson(patches, props)
+    folium.GeoJson(
+        data,
+        style_function=lambda f: {
+            "color": BIN_COLOURS[f["properties"]["bin"]],
+            "weight": 1.5,
+            "fillColor": BIN_COLOURS[f["properties"]["bin"]],
+            "fillOpacity": 0.35,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    ).add_to(group)
+    return group
+
+
+def _patrol_layer(areas):
+    import folium
+
+    group = folium.FeatureGroup(name="Patrol areas (numbered by rank)")
+    points = areas.geometry.representative_point().to_crs(WGS84)
+    for i in range(len(areas)):
+        row = areas.iloc[i]
+        rank = int(row["rank"])
+        popup_html = patrol_popup_html(row)
+        folium.GeoJson(
+            to_geojson(areas.iloc[[i]], {"rank": [rank]}),
+            style_function=lambda _f: {
+                "color": PATROL_COLOUR,
+                "weight": 3,
+                "fillColor": PATROL_COLOUR,
+                "fillOpacity": 0.08,
+            },
+            popup=folium.Popup(popup_html, parse_html=False, max_width=360),
+            tooltip=folium.Tooltip(f"Patrol area {rank}"),
+        ).add_to(group)
+        folium.Marker(
+            location=_latlon(points.iloc[i]),
+            icon=folium.DivIcon(
+                html=f"<div>{rank}</div>",
+                icon_size=(24, 24),
+                icon_anchor=(12, 12),
+                class_name="gd-rank-icon",
+            ),
+            popup=folium.Popup(popup_html, parse_html=False, max_width=360),
+        ).add_to(group)
+    return group
+
+
+def _repeat_layer(places):
+    import folium
+    from folium.plugins import MarkerCluster
+
+    cluster = MarkerCluster(name="Repeat places")
+    pts = places.geometry.to_crs(WGS84)
+    for i in range(len(places)):
+        row = places.iloc[i]
+        folium.CircleMarker(
+            location=_latlon(pts.iloc[i]),
+            radius=7,
+            color="#ffffff",
+            weight=1.5,
+            fill=True,
+            fill_color=REPEAT_COLOUR,
+            fill_opacity=0.9,
+            popup=folium.Popup(repeat_popup_html(row, i), parse_html=False, max_width=360),
+            tooltip=folium.Tooltip(escape_html(repeat_tooltip_text(row, i))),
+        ).add_to(cluster)
+    return cluster
+
+
+# ---------------------------------------------------------------------------- saving
+#: Assets folium links from CDNs -> what a self-contained page does with them.
+#: ``(url pattern, xstatic module, file)``; file None = not needed by these maps (dropped).
+_ASSETS = (
+    (r"/leaflet@[^/]+/dist/leaflet\.js$", "xstatic.pkg.leaflet", "leaflet.js"),
+    (r"/leaflet@[^/]+/dist/leaflet\.css$", "xstatic.pkg.leaflet", "leaflet.css"),
+    (r"/jquery-[0-9.]+(\.min)?\.js$", "xstatic.pkg.jquery", "jquery.min.js"),
+    (
+        r"leaflet\.markercluster(-src)?\.js$",
+        "xstatic.pkg.leaflet_markercluster",
+        "leaflet.markercluster.js",
+    ),
+    (r"/MarkerCluster\.css$", "xstatic.pkg.leaflet_markercluster", "MarkerCluster.css"),
+    (
+        r"/MarkerCluster\.Default\.css$",
+        "xstatic.pkg.leaflet_markercluster",
+        "MarkerCluster.Default.css",
+    ),
+    (r"/bootstrap(\.bundle)?(\.min)?\.(js|css)$", None, None),
+    (r"/bootstrap-glyphicons\.css$", None, None),
+    (r"/fontawesome-free@[^/]+/css/all(\.min)?\.css$", None, None),
+    (r"/leaflet\.awesome-markers(\.min)?\.(js|css)$", None, None),
+    (r"/leaflet\.awesome\.rotate(\.min)?\.css$", None, None),
+)
+_XSTATIC_PIP = {
+    "xstatic.pkg.leaflet": "XStatic-Leaflet",
+    "xstatic.pkg.jquery": "XStatic-jQuery",
+    "xstatic.pkg.leaflet_markercluster": "XStatic-Leaflet-MarkerCluster",
+}
+_TAG = re.compile(
+    r'<script src="(?P<js>[^"]+)"></script>|<link rel="stylesheet" href="(?P<css>[^"]+)"\s*/?>'
+)
+
+
+def _asset_text(module: str, filename: str) -> str:
+    import importlib
+
+    try:
+        pkg = importlib.import_module(module)
+    except ImportError as exc:
+        raise GeodemandError(
+            f"a self-contained map needs the package {_XSTATIC_PIP[module]} "
+            f"(pip install {_XSTATIC_PIP[module]}), or use save_map(..., self_contained=False)"
+        ) from exc
+    path = Path(pkg.BASE_DIR) / filename
+    text = path.read_text(encoding="utf-8")
+    if filename.endswith(".css"):
+        text = _inline_css_images(text, path.parent)
+    return text
+
+
+def _inline_css_images(css: str, folder: Path) -> str:
+    def repl(match: re.Match) -> str:
+        target = folder / match.group(1)
+        if not target.is_file():
+            raise GeodemandError(f"asset {target} referenced by a stylesheet is missing")
+        data = base64.b64encode(target.read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{data})"
+
+    return re.sub(r"url\(\s*['\"]?([^'\")]+\.png)['\"]?\s*\)", repl, css)
+
+
+def _inline_tag(match: re.Match) -> str:
+    url = match.group("js") or match.group("css")
+    for pattern, module, filename in _ASSETS:
+        if re.search(pattern, url):
+            if module is None:
+                return ""
+            text = _asset_text(module, filename)
+            if match.group("js"):
+                return "<script>" + re.sub(r"</(script)", r"<\\/\1", text, flags=re.I) + "</script>"
+            return "<style>" + re.sub(r"</(style)", r"<\\/\1", text, flags=re.I) + "</style>"
+    raise GeodemandError(
+        f"cannot make the map self-contained: no local copy of {url}; "
+        "use save_map(..., self_contained=False)"
+    )
+
+
+def map_html(m, *, self_contained: bool = True) -> str:
+    """The complete HTML page of a folium map.
+
+    With ``self_contained`` (default) every script and stylesheet the page links (Leaflet,
+    Leaflet.markercluster, jQuery) is inlined from the installed ``XStatic-*`` packages and
+    unused ones (Bootstrap, Font Awesome, awesome-markers) are dropped, so the page needs no
+    network; a link to anything else raises :class:`GeodemandError`.
+    """
+    page = m.get_root().render()
+    if not self_contained:
+        return page
+    return _TAG.sub(_inline_tag, page)
+
+
+def save_map(m, path: str | Path, *, self_contained: bool = True) -> Path:
+    """Write a folium map as an HTML page, atomically (see :func:`map_html`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InvalidParameterError(f"{path}: a map must be saved as .html")
+    return write_text_atomic(path, map_html(m, self_contained=self_contained))

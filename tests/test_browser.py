@@ -1,0 +1,228 @@
+"""The generated hot-spot map in a real (headless Chromium) browser.
+
+A map built from hand-made inputs whose every text field holds a hostile string is saved
+self-contained with no tiles, served from a temporary folder over http://127.0.0.1 and
+loaded headless through the DevTools protocol (tests/browser_util.py). Chromium missing: a
+failure when the CI environment variable is set, else a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from browser_util import (
+    XSS_IMG,
+    XSS_PAYLOADS,
+    XSS_SCRIPT,
+    XSS_TEMPLATE,
+    Browser,
+    StaticServer,
+    find_chromium,
+    map_inputs,
+)
+
+import geodemand
+from geodemand.maps import PATROL_COLOUR, save_map
+
+VIEWPORT = (1200, 900)
+
+# Count the patrol polygons Leaflet drew: SVG paths of the patrol layer attached to the page.
+JS_COUNT_PATROL = r"""
+(function () {
+  var n = 0;
+  geodemandMap.layers.patrol_areas.eachLayer(function (l) {
+    if (!(l instanceof L.GeoJSON)) return;
+    l.eachLayer(function (s) {
+      var p = s._path;
+      var drawn = p && document.body.contains(p) && p.getAttribute("d").length > 10;
+      if (s instanceof L.Polygon && drawn) n++;
+    });
+  });
+  return n;
+})()
+"""
+
+# Open every popup and tooltip whose text comes from the data; return what they show.
+JS_OPEN_EVERYTHING = r"""
+(function () {
+  var gm = window.geodemandMap, map = gm.map, out = {patrol: [], repeat: [], tips: [], bounds: []};
+  gm.layers.patrol_areas.eachLayer(function (l) {
+    var p = l.getPopup && l.getPopup();
+    if (!p) return;
+    l.openPopup();
+    out.patrol.push(p.getElement().textContent);
+  });
+  gm.layers.repeat_places.getLayers().forEach(function (m) {
+    var p = m.getPopup();
+    p.setLatLng(m.getLatLng());
+    p.openOn(map);
+    out.repeat.push(p.getElement().textContent);
+    var t = L.tooltip().setContent(m.getTooltip().getContent()).setLatLng(m.getLatLng());
+    map.openTooltip(t);
+    out.tips.push(t.getElement().textContent);
+  });
+  ["lpus", "neighbourhoods", "hotspots"].forEach(function (k) {
+    gm.layers[k].eachLayer(function (g) {
+      g.eachLayer(function (s) {
+        s.fire("mouseover", {latlng: s.getCenter()}, true);
+        var all = document.querySelectorAll(".leaflet-tooltip");
+        out.bounds.push(all.length ? all[all.length - 1].textContent : null);
+        s.fire("mouseout", {latlng: s.getCenter()}, true);
+      });
+    });
+  });
+  return out;
+})()
+"""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    chromium = find_chromium()
+    site = tmp_path_factory.mktemp("site")
+    inputs = map_inputs(hostile=True)
+    m = geodemand.hotspot_map(**inputs, tiles=None)
+    save_map(m, site / "map.html")
+    # the patrol GeoJSON as an export would write it (independent writer: GDAL via pyogrio)
+    patrol = inputs["patrol_areas"].copy()
+    patrol["neighbourhoods"] = patrol["neighbourhoods"].map(", ".join)
+    patrol.to_crs("EPSG:4326").to_file(site / "patrol_areas.geojson", driver="GeoJSON")
+    shots = tmp_path_factory.mktemp("screenshots")
+    with StaticServer(site) as server, Browser(chromium, *VIEWPORT) as browser:
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=VIEWPORT[0],
+            height=VIEWPORT[1],
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.navigate(server.url("map.html"))
+        browser.wait_until("window.geodemandMap !== undefined")
+        browser.settle(0.5)
+        yield SimpleNamespace(
+            browser=browser,
+            server=server,
+            site=site,
+            shots=shots,
+            inputs=inputs,
+            xss_after_load=browser.evaluate("typeof window.__xss"),
+            errors_after_load=list(browser.console_errors),
+        )
+
+
+@pytest.mark.browser
+def test_page_loads_with_no_console_errors_and_nothing_remote(page):
+    assert page.errors_after_load == []
+    local = f"http://127.0.0.1:{page.server.port}/"
+    remote = [
+        u for u in page.browser.requests if not (u.startswith(local) or u.startswith("data:"))
+    ]
+    assert remote == []
+    assert page.browser.requests[0] == page.server.url("map.html")
+    # all six layers exist and the density image really decoded
+    keys = page.browser.evaluate("Object.keys(geodemandMap.layers).sort()")
+    assert keys == sorted(
+        ["density", "hotspots", "lpus", "neighbourhoods", "patrol_areas", "repeat_places"]
+    )
+    width = page.browser.evaluate("geodemandMap.layers.density.getElement().naturalWidth")
+    assert width > 0
+
+
+@pytest.mark.browser
+def test_rendered_patrol_polygons_equal_geojson_features(page):
+    features = json.loads((page.site / "patrol_areas.geojson").read_text())["features"]
+    assert len(features) == len(page.inputs["patrol_areas"]) == 4
+    assert page.browser.evaluate(JS_COUNT_PATROL) == len(features)
+    # independent count: SVG paths stroked in the patrol colour
+    dom = page.browser.evaluate(
+        f"document.querySelectorAll('path[stroke=\"{PATROL_COLOUR}\"]').length"
+    )
+    assert dom == len(features)
+    labels = page.browser.evaluate(
+        "Array.from(document.querySelectorAll('.gd-rank-icon')).map(e => e.textContent.trim())"
+    )
+    assert sorted(labels) == ["1", "2", "3", "4"]
+
+
+@pytest.mark.browser
+def test_title_banner_and_legend_are_shown_as_text(page):
+    title = page.browser.evaluate("document.querySelector('.gd-title').textContent")
+    assert "SYNTHETIC DATA" in title
+    assert page.inputs["title"] in title  # the hostile title is displayed literally
+    assert page.inputs["data_source"] in title
+    legend = page.browser.evaluate("document.querySelector('.gd-legend').textContent")
+    assert "Density (incidents per km²)" in legend
+    assert "Hot spot, 99 % confidence" in legend
+    layer_names = page.browser.evaluate(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+        ".map(e => e.textContent.trim())"
+    )
+    assert len(layer_names) == 6
+    assert "Density (incidents per km²)" in layer_names
+
+
+@pytest.mark.browser
+def test_hostile_text_never_executes(page):
+    assert page.xss_after_load == "undefined"
+    shown = page.browser.evaluate(JS_OPEN_EVERYTHING)
+    page.browser.settle(0.5)
+    assert page.browser.evaluate("typeof window.__xss") == "undefined"
+    assert page.browser.console_errors == []  # an injected <img src=x> would also 404
+    assert page.browser.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    # 4 patrol polygons + 4 rank labels, 5 places, 2 LPUs + 4 neighbourhoods + 3 Gi* patches
+    assert [len(shown[k]) for k in ("patrol", "repeat", "tips", "bounds")] == [8, 5, 5, 9]
+    texts = " ".join(t for v in shown.values() for t in v if t)
+    for payload in XSS_PAYLOADS:  # shown literally, as text
+        assert payload in texts, payload
+    assert any(XSS_SCRIPT in t for t in shown["bounds"])  # LPU name tooltip
+    assert any(XSS_IMG in t for t in shown["bounds"])  # neighbourhood name tooltip
+    assert any(XSS_TEMPLATE in t for t in shown["repeat"])  # crime type in a popup
+    assert any(XSS_IMG in t for t in shown["tips"])  # location name in a tooltip
+    rank1 = next(t for t in shown["patrol"] if t.startswith("Patrol area 1"))
+    for part in ("Score breakdown", "demand0.6", "Visits per day4", "Review date2025-12-08"):
+        assert part in rank1
+
+
+@pytest.mark.browser
+def test_screenshot_is_written(page):
+    path = page.browser.screenshot(page.shots / "map.png")
+    data = path.read_bytes()
+    assert path.parent == page.shots and data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == VIEWPORT
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(rgb, axis=0)) > 50  # a drawn map, not a blank page
+
+
+# ---------------------------------------------------------------------------- the CI rule
+def _no_browser(monkeypatch):
+    monkeypatch.delenv("GEODEMAND_CHROMIUM", raising=False)
+    monkeypatch.setattr("browser_util.shutil.which", lambda name: None)
+
+
+def test_missing_chromium_fails_under_ci(monkeypatch):
+    _no_browser(monkeypatch)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium not found"):
+        find_chromium()
+
+
+def test_missing_chromium_skips_locally(monkeypatch):
+    _no_browser(monkeypatch)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium not found"):
+        find_chromium()
+
+
+def test_chromium_override_is_used(monkeypatch, tmp_path):
+    fake = tmp_path / "my-chromium"
+    fake.write_text("")
+    monkeypatch.setenv("GEODEMAND_CHROMIUM", str(fake))
+    assert Path(find_chromium()) == fake

@@ -1,0 +1,714 @@
+"""The hot-spot maps: folium page (geodemand.maps) and static PNG (geodemand.static_map).
+
+Inputs are built by hand in tests/browser_util.py (``map_inputs``): the maps only render.
+The browser behaviour of the page is tested in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import logging
+import re
+import struct
+from types import SimpleNamespace
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from browser_util import XSS_IMG, XSS_PAYLOADS, XSS_TEMPLATE, map_inputs
+from pyproj import Transformer
+
+import geodemand
+from geodemand.errors import GeodemandError, InvalidParameterError
+from geodemand.grid import Grid
+from geodemand.maps import (
+    BIN_COLOURS,
+    DENSITY_CMAP,
+    DensityLayer,
+    colour_density,
+    density_overlay,
+    dissolve_bins,
+    escape_html,
+    format_value,
+    hotspot_map,
+    legend_html,
+    legend_ticks,
+    map_html,
+    patrol_popup_html,
+    prepare_layers,
+    save_map,
+    to_geojson,
+)
+from geodemand.static_map import hotspot_figure, hotspot_png, nice_length
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def inputs():
+    return map_inputs(hostile=True)
+
+
+@pytest.fixture
+def plain():
+    return map_inputs(hostile=False)
+
+
+def _children(element, cls):
+    """Every descendant of a folium element that is an instance of ``cls``."""
+    out = []
+    for child in element._children.values():
+        if isinstance(child, cls):
+            out.append(child)
+        out.extend(_children(child, cls))
+    return out
+
+
+def _layer(m, name):
+    return next(g for g in _children(m, folium.FeatureGroup) if g.layer_name == name)
+
+
+# ---------------------------------------------------------------------------- text helpers
+def test_escape_html_neutralises_html_and_template_literals():
+    assert escape_html("<b>&\"'") == "&lt;b&gt;&amp;&quot;&#x27;"
+    assert escape_html("`${x}`\\") == "&#96;&#36;{x}&#96;&#92;"
+    assert escape_html(3.5) == "3.5"
+    for payload in XSS_PAYLOADS:
+        out = escape_html(payload)
+        assert not set(out) & set("<>`$\\\"'"), out
+
+
+def test_format_value():
+    assert format_value(None) == "–"
+    assert format_value(float("nan")) == "–"
+    assert format_value(pd.NaT) == "–"
+    assert format_value(True) == "yes"
+    assert format_value(np.int64(12345)) == "12,345"
+    assert format_value(3.0) == "3"
+    assert format_value(0.87349) == "0.873"
+    assert format_value(1234.56) == "1,234.6"
+    assert format_value(pd.Timestamp("2025-12-08")) == "2025-12-08"
+    assert format_value(pd.Timestamp("2025-12-08 14:30")) == "2025-12-08 14:30:00"
+    assert format_value(["Soho", "Ladywood"]) == "Soho, Ladywood"
+    assert format_value("text") == "text"
+
+
+# ---------------------------------------------------------------------------- validation
+def test_prepare_layers_validates_texts_and_flags(plain):
+    with pytest.raises(InvalidParameterError, match="title"):
+        prepare_layers(**{**plain, "title": " "})
+    with pytest.raises(InvalidParameterError, match="synthetic"):
+        prepare_layers(**{**plain, "synthetic": "yes"})
+    keep = {k: plain[k] for k in ("title", "period", "window", "data_source", "synthetic")}
+    with pytest.raises(InvalidParameterError, match="at least one layer"):
+        prepare_layers(**keep)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(patrol_areas=d["patrol_areas"].drop(columns="rank")), "rank"),
+        (lambda d: d["patrol_areas"].__setitem__("rank", [1, 1, 2, 3]), "repeats 1"),
+        (lambda d: d["patrol_areas"].__setitem__("rank", [0, 1, 2, 3]), "positive integer"),
+        (
+            lambda d: d.update(patrol_areas=d["patrol_areas"].set_crs(None, allow_override=True)),
+            "patrol_areas has no CRS",
+        ),
+        (
+            lambda d: d.update(
+                patrol_areas=d["patrol_areas"].set_geometry(d["patrol_areas"].centroid)
+            ),
+            "Point",
+        ),
+        (lambda d: d["hotspot_cells"].__setitem__("gistar_bin", [3, 3, 5, -2, 0]), "integer -3..3"),
+        (
+            lambda d: d["hotspot_cells"].__setitem__("gistar_bin", [3, 3, 1.5, -2, 0]),
+            "integer -3..3",
+        ),
+        (
+            lambda d: d.update(hotspot_cells=d["hotspot_cells"].drop(columns="gistar_bin")),
+            "confidence-bin column",
+        ),
+        (lambda d: d.update(lpus=d["lpus"].rename(columns={"lpu": "name"})), "'lpu'"),
+        (lambda d: d.update(crs=None), "no CRS"),
+        (lambda d: d["repeat_places"].__setitem__("x", [1.0, np.nan, 2, 3, 4]), "row 1"),
+        (lambda d: d.update(repeat_places=d["repeat_places"].drop(columns="y")), "'y'"),
+        (lambda d: d.update(density=d["density"][:, :5]), "shape"),
+        (lambda d: d.update(density_units=None), "units"),
+        (lambda d: d.update(density=-d["density"]), "negative"),
+        (lambda d: d.update(density_vmax=0.0), "density_vmax"),
+        (lambda d: d.update(density=None), "density_grid was given"),
+        (lambda d: d.update(density_grid=None), "needs its Grid"),
+        (lambda d: d.update(view_bounds=(1, 2, 0, 3)), "view_bounds"),
+    ],
+)
+def test_bad_input_names_the_field(plain, change, message):
+    change(plain)
+    with pytest.raises(InvalidParameterError, match=re.escape(message)):
+        prepare_layers(**plain)
+
+
+def test_inputs_are_not_mutated(inputs):
+    before = copy.deepcopy(inputs)
+    hotspot_map(**inputs, tiles=None)
+    hotspot_figure(**inputs, figsize=(4, 4), dpi=40)
+    for key, value in before.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(inputs[key], value)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(inputs[key], value)
+        else:
+            assert inputs[key] == value
+
+
+def test_density_accepts_a_kde_result_like_object(plain, caplog):
+    kde = SimpleNamespace(
+        density=plain["density"], grid=plain["density_grid"], units="harm per km²"
+    )
+    with caplog.at_level(logging.INFO, logger="geodemand"):
+        layers = prepare_layers(
+            density=kde, title="t", period="p", window="w", data_source="s", synthetic=False
+        )
+    assert layers.density.units == "harm per km²"
+    assert layers.density.vmax == 500.0  # the surface's maximum (NaN ignored) ...
+    assert "density colour scale 0 to 500 harm per km²" in caplog.text  # ... announced
+    assert not layers.density.values.flags.writeable
+    same = prepare_layers(
+        density=plain["density"],
+        density_grid=plain["density_grid"],
+        density_units="harm per km²",
+        title="t",
+        period="p",
+        window="w",
+        data_source="s",
+        synthetic=False,
+    )
+    np.testing.assert_array_equal(same.density.values, layers.density.values)
+
+
+def test_gistar_result_object_is_rendered_through_to_geodataframe(plain):
+    cells = plain["hotspot_cells"].rename(columns={"gistar_bin": "bin"})
+    calls = []
+
+    class FakeResult:
+        def to_geodataframe(self, only_significant=False):
+            calls.append(only_significant)
+            return cells
+
+    layers = prepare_layers(
+        hotspot_cells=FakeResult(),
+        title="t",
+        period="p",
+        window="w",
+        data_source="s",
+        synthetic=False,
+    )
+    assert calls == [True]
+    assert sorted(layers.hotspot_cells["bin"]) == [-2, 3, 3, 3]  # bin 0 is not drawn
+
+
+# ---------------------------------------------------------------------------- geometry
+def test_geojson_is_wgs84_lon_lat_rounded(plain):
+    gdf = plain["patrol_areas"]
+    data = to_geojson(gdf, {"rank": list(gdf["rank"])})
+    assert [f["properties"]["rank"] for f in data["features"]] == [2, 1, 4, 3]
+    expected = gdf.to_crs("EPSG:4326").geometry
+    for feature, geom in zip(data["features"], expected, strict=True):
+        got = shapely.geometry.shape(feature["geometry"])
+        assert got.geom_type == geom.geom_type
+        ours = shapely.get_coordinates(got)
+        theirs = shapely.get_coordinates(geom)
+        np.testing.assert_allclose(ours, theirs, atol=6e-7)  # 6 decimals
+        assert np.all((ours[:, 0] > -2.1) & (ours[:, 0] < -1.8))  # Birmingham longitudes
+        assert np.all((ours[:, 1] > 52.4) & (ours[:, 1] < 52.6))  # and latitudes
+
+
+def test_every_geojson_layer_on_the_map_is_wgs84(plain):
+    m = hotspot_map(**plain, tiles=None)
+    layers = _children(m, folium.GeoJson)
+    # 2 boundary layers + 1 Gi* layer + one per patrol area
+    assert len(layers) == 3 + len(plain["patrol_areas"])
+    for layer in layers:
+        for feature in layer.data["features"]:
+            xy = shapely.get_coordinates(shapely.geometry.shape(feature["geometry"]))
+            assert np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90)
+            assert np.all((xy[:, 1] > 52.4) & (xy[:, 1] < 52.6))
+
+
+def test_dissolve_bins_merges_touching_cells_of_one_bin(plain):
+    layers = prepare_layers(
+        hotspot_cells=plain["hotspot_cells"],
+        title="t",
+        period="p",
+        window="w",
+        data_source="s",
+        synthetic=False,
+    )
+    patches = dissolve_bins(layers.hotspot_cells)
+    assert list(patches["bin"]) == [3, 3, -2]
+    assert list(patches["n_cells"]) == [2, 1, 1]  # the two touching bin-3 cells are one
+    np.testing.assert_allclose(patches.area, [20_000.0, 10_000.0, 10_000.0])
+    # reference: the union of the input cells of each bin
+    cells = plain["hotspot_cells"]
+    for b in (3, -2):
+        ref = shapely.union_all(cells.geometry[cells["gistar_bin"] == b].to_numpy())
+        got = shapely.union_all(patches.geometry[patches["bin"] == b].to_numpy())
+        assert got.symmetric_difference(ref).area < 1e-6
+
+
+def test_dissolve_on_the_lattice_equals_the_geos_union():
+    """Reference twin: the rasterised path against shapely.union_all on random bins."""
+    from geodemand.maps import _dissolve_by_union
+
+    grid = Grid(
+        x_min=400_000.1, y_min=280_000.3, cell_size=37.5, n_cols=60, n_rows=45, crs="EPSG:27700"
+    )
+    rng = np.random.default_rng(11)
+    bins = rng.choice([-3, -2, -1, 0, 0, 0, 1, 2, 3], size=grid.shape)
+    bins[10:20, 10:25] = 3  # a big block with a hole
+    bins[14, 15] = 0
+    cells = grid.to_geodataframe(mask=bins != 0)
+    cells["bin"] = bins[bins != 0]
+    fast = dissolve_bins(cells)
+    slow = _dissolve_by_union(cells)
+    assert len(fast) == len(slow)
+    assert fast["n_cells"].sum() == len(cells)
+    ref = {}
+    for b, n, poly in slow:
+        ref.setdefault((b, n), []).append(poly)
+    for b, n, poly in zip(fast["bin"], fast["n_cells"], fast.geometry, strict=True):
+        candidates = ref[(b, n)]
+        match = [q for q in candidates if q.symmetric_difference(poly).area < 1e-6]
+        assert len(match) == 1
+        candidates.remove(match[0])
+    assert any(len(p.interiors) for p in fast.geometry)  # the hole survived
+
+
+def test_dissolve_of_area_polygons_uses_their_union(plain):
+    hoods = plain["neighbourhoods"].assign(bin=[3, 3, -1, 2])
+    patches = dissolve_bins(hoods)
+    assert list(patches["bin"]) == [3, 2, -1]
+    assert list(patches["n_cells"]) == [2, 1, 1]  # the two bin-3 neighbourhoods share an edge
+    np.testing.assert_allclose(patches.area.sum(), hoods.area.sum())
+
+
+# ---------------------------------------------------------------------------- density image
+def _small_density():
+    grid = Grid(
+        x_min=404000.0, y_min=285000.0, cell_size=100.0, n_cols=40, n_rows=30, crs="EPSG:27700"
+    )
+    rng = np.random.default_rng(7)
+    values = rng.uniform(1.0, 400.0, grid.shape)
+    values[rng.random(grid.shape) < 0.2] = 0.0
+    values[:2, :4] = np.nan
+    values[10, 20] = 500.0
+    return DensityLayer(values=values, grid=grid, units="incidents per km²", vmax=500.0)
+
+
+def test_density_overlay_places_every_pixel_on_its_source_cell():
+    """Reference twin: each overlay pixel centre -> Web Mercator -> EPSG:27700 -> cell."""
+    layer = _small_density()
+    ov = density_overlay(layer)
+    h, w = ov.values.shape
+    assert ov.rgba.shape == (h, w, 4) and ov.rgba.dtype == np.uint8
+    rows, cols = np.indices((h, w))
+    mx, my = ov.transform @ (cols + 0.5, rows + 0.5)
+    x, y = Transformer.from_crs("EPSG:3857", "EPSG:27700", always_xy=True).transform(mx, my)
+    r, c, inside = layer.grid.cell_index(x, y)
+    expected = np.where(inside, layer.values[r, c], np.nan)
+    # pixels whose centre is within 5 % of a cell of a cell edge may fall either way
+    fx = (x - layer.grid.x_min) / 100.0
+    fy = (y - layer.grid.y_min) / 100.0
+    clear = (np.abs(fx - np.round(fx)) > 0.05) & (np.abs(fy - np.round(fy)) > 0.05)
+    assert clear.mean() > 0.7
+    np.testing.assert_array_equal(ov.values[clear], expected[clear])
+    # the hot cell shows up where it is
+    hot = ov.values == 500.0
+    assert hot.any()
+    assert np.all((x[hot] > 405900) & (x[hot] < 406100) & (y[hot] > 286900) & (y[hot] < 287100))
+
+
+def test_density_overlay_bounds_are_the_web_mercator_rectangle():
+    layer = _small_density()
+    ov = density_overlay(layer)
+    (south, west), (north, east) = ov.bounds
+    h, w = ov.values.shape
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    left, bottom = to_merc.transform(west, south)
+    right, top = to_merc.transform(east, north)
+    np.testing.assert_allclose(
+        [left, top, right, bottom],
+        [
+            ov.transform.c,
+            ov.transform.f,
+            ov.transform.c + w * ov.transform.a,
+            ov.transform.f + h * ov.transform.e,
+        ],
+        atol=1e-6,
+    )
+    # the overlay covers the whole grid
+    to_ll = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    x0, y0, x1, y1 = layer.grid.bounds
+    lon, lat = to_ll.transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+    eps = 1e-9  # degrees: the rectangle may touch a corner exactly
+    assert west <= min(lon) + eps and east >= max(lon) - eps
+    assert south <= min(lat) + eps and north >= max(lat) - eps
+
+
+def test_density_overlay_is_capped_in_size(caplog):
+    layer = _small_density()
+    with caplog.at_level(logging.INFO, logger="geodemand"):
+        ov = density_overlay(layer, max_pixels=2_000)
+    assert ov.values.size <= 2_400
+    assert "coarsened" in caplog.text
+
+
+def test_colour_density_scale_and_transparency():
+    import matplotlib
+
+    values = np.array([[np.nan, 0.0, -1.0, 250.0, 500.0, 900.0]])
+    rgba = colour_density(values, 500.0)
+    assert list(rgba[0, :, 3]) == [0, 0, 0, 255, 255, 255]
+    cmap = matplotlib.colormaps[DENSITY_CMAP]
+    assert tuple(rgba[0, 4]) == tuple(cmap(1.0, bytes=True)[:3]) + (255,)
+    assert tuple(rgba[0, 5]) == tuple(rgba[0, 4])  # above vmax: the top colour
+    assert tuple(rgba[0, 3, :3]) == tuple(cmap(0.5, bytes=True)[:3])
+
+
+def test_the_page_embeds_exactly_the_overlay_image(plain):
+    m = hotspot_map(**plain, tiles=None)
+    overlay = _children(m, folium.raster_layers.ImageOverlay)
+    assert len(overlay) == 1
+    expected = density_overlay(prepare_layers(**plain).density)
+    assert overlay[0].url == expected.data_url()
+    assert overlay[0].bounds == [list(expected.bounds[0]), list(expected.bounds[1])]
+    png = base64.b64decode(overlay[0].url.split(",", 1)[1])
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)))
+    np.testing.assert_array_equal(img, expected.rgba)
+
+
+def test_legend_ticks():
+    assert legend_ticks(500.0) == [0.0, 100.0, 200.0, 300.0, 400.0, 500.0]
+    ticks = legend_ticks(0.37)
+    assert ticks[0] == 0.0 and max(ticks) <= 0.37 and len(ticks) >= 3
+
+
+# ---------------------------------------------------------------------------- the page
+def test_map_has_every_layer_control_and_title(plain):
+    m = hotspot_map(**plain, tiles=None)
+    page = map_html(m, self_contained=False)
+    names = [g.layer_name for g in _children(m, folium.FeatureGroup)]
+    assert names == [
+        "Neighbourhoods",
+        "LPU boundaries",
+        "Gi* hot and cold spots",
+        "Patrol areas (numbered by rank)",
+    ]
+    assert _children(m, folium.plugins.MarkerCluster)[0].layer_name == "Repeat places"
+    assert _children(m, folium.raster_layers.ImageOverlay)[0].layer_name == (
+        "Density (incidents per km²)"
+    )
+    assert len(_children(m, folium.LayerControl)) == 1
+    assert m.geodemand_params["density_vmax"] == 500.0
+    assert m.geodemand_params["layers"] == [
+        "lpus",
+        "neighbourhoods",
+        "density",
+        "hotspot_cells",
+        "patrol_areas",
+        "repeat_places",
+    ]
+    assert "L.control.scale()" in page
+    assert "requestFullscreen" in page
+    assert "SYNTHETIC DATA" in page
+    for text in (
+        "Birmingham plain three",
+        "week 2025-W47 plain two",
+        "2023-11-24 to 2025-11-23 (2 years)",
+        "synthetic plain four",
+    ):
+        assert text in page
+    assert "Density (incidents per km\\u00b2)" in page  # in JSON inside the page's script
+    legend = legend_html(prepare_layers(**plain))
+    assert "Density (incidents per km²)" in legend
+    assert "Hot spot, 99 % confidence" in legend and "Cold spot, 95 % confidence" in legend
+    assert "Cold spot, 99 % confidence" not in legend  # only the bins present
+    assert "Patrol area (number = rank)" in legend and "Repeat place" in legend
+    ticks = re.findall(r'class="gd-tick" style="left:([0-9.]+)%">([^<]+)<', legend)
+    assert ticks == [(f"{v / 5:.2f}", f"{v:,}") for v in (0, 100, 200, 300, 400, 500)]
+    assert "window.geodemandMap" in page
+    not_synthetic = map_html(hotspot_map(**{**plain, "synthetic": False}, tiles=None))
+    assert "SYNTHETIC DATA" not in not_synthetic
+
+
+def test_patrol_areas_are_numbered_with_full_popups(plain):
+    m = hotspot_map(**plain, tiles=None)
+    group = _layer(m, "Patrol areas (numbered by rank)")
+    icons = [i.options["html"] for i in _children(group, folium.DivIcon)]
+    assert icons == ["<div>1</div>", "<div>2</div>", "<div>3</div>", "<div>4</div>"]
+    popups = _children(group, folium.Popup)
+    assert len(popups) == 8  # each polygon and each number open the same popup
+    row = prepare_layers(**plain).patrol_areas.iloc[0]  # rank 1
+    html_text = patrol_popup_html(row)
+    for part in (
+        "<h4>Patrol area 1</h4>",
+        "<th>Area</th><td>PA-a</td>",
+        "<th>LPU</th><td>Birmingham West plain one</td>",
+        "<th>Neighbourhoods</th><td>Ladywood</td>",
+        "<th>score</th><td>0.93</td>",
+        "Score breakdown",
+        "<th>demand</th><td>0.6</td>",
+        "<th>harm</th><td>0.25</td>",
+        "<th>plain two</th><td>0.08</td>",
+        "<th>Visits per day</th><td>4</td>",
+        "<th>Minutes per visit</th><td>15</td>",
+        "<th>Review date</th><td>2025-12-08</td>",
+        "<th>incidents</th><td>57</td>",
+        "<th>harm</th><td>2,345.2</td>",
+        "<th>top crime type</th><td>burglary</td>",
+    ):
+        assert part in html_text, part
+    order = [html_text.index(s) for s in ("Area", "Score breakdown", "Dosage", "Other")]
+    assert order == sorted(order)
+    page = map_html(m, self_contained=False)
+    assert html_text in page
+
+
+def test_repeat_places_are_clustered_markers_with_popups(plain):
+    m = hotspot_map(**plain, tiles=None)
+    cluster = _children(m, folium.plugins.MarkerCluster)
+    assert len(cluster) == 1
+    markers = _children(cluster[0], folium.CircleMarker)
+    assert len(markers) == 5
+    expected = gpd.points_from_xy(
+        plain["repeat_places"]["x"], plain["repeat_places"]["y"], crs="EPSG:27700"
+    ).to_crs("EPSG:4326")
+    got = np.array([mk.location for mk in markers])
+    np.testing.assert_allclose(got[:, 0], expected.y, atol=1e-6)
+    np.testing.assert_allclose(got[:, 1], expected.x, atol=1e-6)
+    page = map_html(m, self_contained=False)
+    assert "On or near High Street" in page and "<th>count</th><td>9</td>" in page
+    # a GeoDataFrame of points, or a CRS in attrs, works too
+    gdf = gpd.GeoDataFrame(plain["repeat_places"].drop(columns=["x", "y"]), geometry=expected)
+    assert len(prepare_layers(**{**plain, "repeat_places": gdf}).repeat_places) == 5
+    frame = plain["repeat_places"].copy()
+    frame.attrs["crs"] = "EPSG:27700"
+    layers = prepare_layers(**{**plain, "repeat_places": frame, "crs": None})
+    assert layers.repeat_places.crs.to_epsg() == 27700
+
+
+def test_hostile_text_is_escaped_everywhere(inputs):
+    m = hotspot_map(**inputs, tiles=None)
+    page = map_html(m)
+    for payload in XSS_PAYLOADS:
+        assert payload not in page, payload
+    assert "window.__xss=1</script>" not in page
+    assert "<img src=x" not in page
+    assert "${window.__xss" not in page
+    # escaped forms are there (popups: HTML entities; JSON strings: also \u-escaped)
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
+    assert "&#96;&#36;{window.__xss=3}&#96;" in page
+    assert "\\u0026lt;img src=x onerror=\\u0026quot;window.__xss=2\\u0026quot;\\u0026gt;" in page
+
+
+def test_tiles_option(plain):
+    assert "tile.openstreetmap.org" in map_html(hotspot_map(**plain), self_contained=False)
+    for off in (None, "none", "None"):
+        page = map_html(hotspot_map(**plain, tiles=off), self_contained=False)
+        assert "tile.openstreetmap.org" not in page
+        assert "L.tileLayer" not in page
+    with pytest.raises(InvalidParameterError, match="tiles"):
+        hotspot_map(**plain, tiles=3)
+
+
+def test_view_bounds_fit_the_map(plain):
+    to_ll = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    m = hotspot_map(**plain, tiles=None, view_bounds=(405000, 286000, 406000, 287000))
+    page = map_html(m, self_contained=False)
+    found = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", page, re.S)
+    (south, west), (north, east) = json.loads(found.group(1))
+    lon, lat = to_ll.transform([405000, 406000], [286000, 287000])
+    assert west == pytest.approx(lon[0], abs=2e-4) and east == pytest.approx(lon[1], abs=2e-4)
+    assert south == pytest.approx(lat[0], abs=2e-4) and north == pytest.approx(lat[1], abs=2e-4)
+
+
+def test_real_west_midlands_boundaries(wm_areas):
+    m = hotspot_map(
+        lpus=wm_areas.lpus,
+        neighbourhoods=wm_areas.neighbourhoods,
+        title="West Midlands",
+        period="2018-06 (month)",
+        window="2018-06",
+        data_source="police.uk",
+        synthetic=False,
+        tiles=None,
+    )
+    counts = {
+        g.layer_name: len(_children(g, folium.GeoJson)[0].data["features"])
+        for g in _children(m, folium.FeatureGroup)
+    }
+    assert counts == {
+        "LPU boundaries": len(wm_areas.lpus),
+        "Neighbourhoods": len(wm_areas.neighbourhoods),
+    }
+    assert counts["Neighbourhoods"] == 163
+
+
+# ---------------------------------------------------------------------------- saving
+def test_save_map_is_self_contained_and_atomic(plain, tmp_path):
+    m = hotspot_map(**plain, tiles=None)
+    path = save_map(m, tmp_path / "out" / "map.html")
+    page = path.read_text(encoding="utf-8")
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left
+    links = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page)
+    assert [u for u in links if not u.startswith("data:")] == []
+    assert "Leaflet 1.9.3" in page  # leaflet.js, inlined
+    assert "L.MarkerClusterGroup" in page and "jQuery v3.7.1" in page
+    assert ".marker-cluster-small" in page  # markercluster CSS
+    assert "url(images/" not in page  # Leaflet's CSS images became data URLs
+    linked = map_html(m, self_contained=False)
+    assert 'src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"' in linked
+    with pytest.raises(InvalidParameterError, match="html"):
+        save_map(m, tmp_path / "map.png")
+
+
+def test_save_map_refuses_an_unknown_remote_asset_and_keeps_the_old_file(plain, tmp_path):
+    m = hotspot_map(**plain, tiles=None)
+    m.get_root().header.add_child(folium.JavascriptLink("https://example.invalid/x.js"))
+    path = tmp_path / "map.html"
+    path.write_text("old")
+    with pytest.raises(GeodemandError, match="example.invalid"):
+        save_map(m, path)
+    assert path.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_hotspot_map_is_exported_lazily():
+    assert geodemand.hotspot_map is hotspot_map
+
+
+# ---------------------------------------------------------------------------- static PNG
+def _by_gid(fig, gid):
+    return [a for a in fig.findobj() if a.get_gid() == gid]
+
+
+def test_static_figure_draws_every_layer(plain):
+    fig = hotspot_figure(**plain, figsize=(6, 5), dpi=50)
+    ax = fig.axes[0]
+    (image,) = _by_gid(fig, "density")
+    grid = plain["density_grid"]
+    assert image.get_extent() == [grid.x_min, grid.x_max, grid.y_min, grid.y_max]
+    np.testing.assert_array_equal(image.get_array(), colour_density(plain["density"], 500.0))
+    ranks = sorted(t.get_text() for t in _by_gid(fig, "patrol_rank"))
+    assert ranks == ["1", "2", "3", "4"]
+    rank_pos = {t.get_text(): t.get_position() for t in _by_gid(fig, "patrol_rank")}
+    patrol = plain["patrol_areas"]
+    for rank, geom in zip(patrol["rank"], patrol.geometry, strict=True):
+        assert geom.contains(shapely.Point(rank_pos[str(rank)]))
+    (lines,) = _by_gid(fig, "patrol_areas")
+    assert len(lines.get_paths()) == 5  # 3 boxes + a MultiPolygon of 2 rings
+    (scatter,) = _by_gid(fig, "repeat_places")
+    np.testing.assert_allclose(scatter.get_offsets(), plain["repeat_places"][["x", "y"]])
+    hot = _by_gid(fig, "hotspots")
+    colours = {tuple(np.round(c.get_facecolor()[:3], 3)) for c in hot}
+    import matplotlib.colors as mcolors
+
+    assert colours == {tuple(np.round(mcolors.to_rgb(BIN_COLOURS[b]), 3)) for b in (3, -2)}
+    assert len(_by_gid(fig, "lpus")) == 1 and len(_by_gid(fig, "neighbourhoods")) == 1
+    (bar,) = [a for a in fig.axes if a.get_gid() == "density_colorbar"]
+    assert bar.get_xlabel() == "Density (incidents per km²)"
+    texts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    assert "Birmingham plain three" in texts
+    assert any("Period: week 2025-W47 plain two" in t for t in texts)
+    assert len(_by_gid(fig, "synthetic_banner")) == 1
+    assert ax.get_xlim()[0] < grid.x_min and ax.get_xlim()[1] > grid.x_max
+    scale = [a for a in _by_gid(fig, "scale_bar") if hasattr(a, "get_text")]
+    assert scale[0].get_text() in ("1 km", "500 m", "2 km")
+
+
+def test_static_png_file(plain, tmp_path):
+    path = hotspot_png(tmp_path / "map.png", **plain, figsize=(6, 5), dpi=50)
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert struct.unpack(">II", data[16:24]) == (300, 250)
+    assert list(tmp_path.iterdir()) == [path]
+    from PIL import Image
+
+    def red_pixels(p):
+        rgb = np.asarray(Image.open(p).convert("RGB")).astype(int)
+        return int(np.sum((rgb[..., 0] > 190) & (rgb[..., 1] < 20) & (rgb[..., 2] < 20)))
+
+    assert red_pixels(path) > 200  # the SYNTHETIC DATA banner (#cc0000)
+    real = hotspot_png(
+        tmp_path / "real.png", **{**plain, "synthetic": False}, figsize=(6, 5), dpi=50
+    )
+    assert red_pixels(real) < 20
+    with pytest.raises(InvalidParameterError, match="png"):
+        hotspot_png(tmp_path / "map.jpg", **plain)
+
+
+def test_static_text_is_not_read_as_mathematics(inputs):
+    # four "$": as mathtext this would fail to render (\\frac needs arguments)
+    inputs["title"] = r"Cost $\frac$ per ${a}$ " + XSS_TEMPLATE[1:-1].replace("$", "")
+    inputs["period"] = r"week $\frac$ and $y$"
+    fig = hotspot_figure(**inputs, figsize=(5, 4), dpi=40)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")  # raises ValueError if any text were parsed as maths
+    (title,) = _by_gid(fig, "title")
+    assert title.get_text() == inputs["title"]
+    assert fig.axes[0].get_title().startswith(r"Period: week $\frac$ and $y$")
+    long = hotspot_figure(**{**inputs, "data_source": "word " * 60}, figsize=(5, 4), dpi=40)
+    lines = long.axes[0].get_title().split("\n")
+    assert len(lines) > 1 and max(map(len, lines)) <= 5 * 14
+
+
+def test_static_default_size_follows_the_map_shape(plain):
+    fig = hotspot_figure(**plain)
+    width, height = fig.get_size_inches()
+    assert width == 10.0
+    assert 10.0 * 3000 / 4000 < height < 10.0 * 3000 / 4000 + 3  # 4 km x 3 km map + margins
+
+
+def test_static_map_of_lon_lat_layers_uses_utm(plain, caplog):
+    lpus = plain["lpus"].to_crs("EPSG:4326")
+    with caplog.at_level(logging.INFO, logger="geodemand"):
+        fig = hotspot_figure(
+            lpus=lpus,
+            title="t",
+            period="p",
+            window="w",
+            data_source="s",
+            synthetic=False,
+            figsize=(4, 4),
+            dpi=40,
+        )
+    assert "UTM zone 30N" in caplog.text
+    x0, x1 = fig.axes[0].get_xlim()
+    assert 560_000 < x0 < x1 < 620_000  # UTM 30N eastings of Birmingham, metres
+
+
+def test_nice_length():
+    assert [nice_length(v) for v in (0.9, 1.0, 7.0, 1999.0, 2500.0, 12_000.0)] == [
+        0.5,
+        1.0,
+        5.0,
+        1000.0,
+        2000.0,
+        10_000.0,
+    ]
+    with pytest.raises(InvalidParameterError):
+        nice_length(0.0)
+
+
+def test_hostile_values_reach_the_static_map_as_plain_text(inputs):
+    fig = hotspot_figure(**inputs, figsize=(5, 4), dpi=40)
+    texts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    assert any(XSS_IMG in t for t in texts)  # the period line, verbatim
