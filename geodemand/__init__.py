@@ -32,7 +32,10 @@ _EXPORTS = {
     "write_raster": "geodemand.raster",
     "repeat_locations": "geodemand.repeats",
     "concentration": "geodemand.repeats",
-    "knox": "geodemand.knox",
+    "knox": "geodemand.nearrepeat",
+    "plot_knox": "geodemand.nearrepeat",
+    "top_places": "geodemand.repeats",
+    "plot_concentration": "geodemand.repeats",
     "gistar": "geodemand.hotspots",
     "gistar_areas": "geodemand.hotspots",
     "emerging_hotspots": "geodemand.hotspots",
@@ -46,8 +49,10 @@ _EXPORTS = {
     "hotspot_png": "geodemand.static_map",
     "hotspot_figure": "geodemand.static_map",
     "run_weekly": "geodemand.weekly",
-    "backtest": "geodemand.evaluate",
-    "intervention_effect": "geodemand.evaluate",
+    "backtest": "geodemand.backtesting",
+    "intervention_effect": "geodemand.intervention",
+    "ytd_vs_milestones": "geodemand.intervention",
+    "capture_metrics": "geodemand.evaluate",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -161,10 +161,8 @@ class Grid:
         fc[x == self.x_max] = self.n_cols - 1
         fs[y == self.y_max] = self.n_rows - 1
         inside = (fc >= 0) & (fc < self.n_cols) & (fs >= 0) & (fs < self.n_rows)
-        cols = fc.astype(np.int64)
-        rows = (self.n_rows - 1) - fs.astype(np.int64)
-        cols[~inside] = 0
-        rows[~inside] = 0
+        cols = np.where(inside, fc, 0).astype(np.int64)
+        rows = (self.n_rows - 1) - np.where(inside, fs, self.n_rows - 1).astype(np.int64)
         return rows, cols, inside
 
     def bin_counts(
