@@ -269,7 +269,20 @@ class _Checked:
 
 
 def _parse_dates(dates: pd.Series, precision: str | None, fmt: str | None):
-    """Parse dates; return (datetime64[ns] array with NaT, precision array)."""
+    """Parse dates; return (datetime64[ns] array with NaT, precision array).
+
+    Text is parsed (ISO 8601, then day-first); a datetime column is used as it is. Precision
+    is "month" when given, else "minute" where the value has a time of day, else "day".
+    """
+    if pd.api.types.is_datetime64_any_dtype(dates):
+        parsed = dates
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        values = parsed.to_numpy(dtype="datetime64[ns]")
+        if precision == "month":
+            return values, np.full(len(values), "month", dtype=object)
+        has_time = (values - values.astype("datetime64[D]")) != np.timedelta64(0, "ns")
+        return values, np.where(has_time, "minute", "day").astype(object)
     text = dates.astype(str).str.strip()
     if precision == "month":
         parsed = pd.to_datetime(text, format=fmt or "%Y-%m", errors="coerce")
@@ -290,6 +303,23 @@ def _parse_dates(dates: pd.Series, precision: str | None, fmt: str | None):
     return parsed.to_numpy(dtype="datetime64[ns]"), prec
 
 
+def _is_blank(column: pd.Series) -> np.ndarray:
+    """True where a value is empty: NaN/NaT, or text that is empty after stripping."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return column.isna().to_numpy()
+    return (column.astype(str).str.strip() == "").to_numpy() | column.isna().to_numpy()
+
+
+def _coordinate(column: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """Numeric values, a missing mask and (for text input) the stripped text."""
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=float)
+        return values, np.isnan(values), None
+    text = column.astype(str).str.strip()
+    missing = ((text == "") | text.str.lower().isin(["nan", "none", "null"])).to_numpy()
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float), missing, text
+
+
 def _check_batch(
     batch: RawBatch, strict_types: bool, crime_mapping: dict[str, str] | None
 ) -> _Checked:
@@ -298,40 +328,42 @@ def _check_batch(
     reason = np.full(n, "", dtype=object)
     detail = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray, code: str, text: np.ndarray | str) -> None:
+    def flag(mask: np.ndarray, code: str, text) -> None:
+        """Give ``code`` to rows in ``mask`` without a reason; ``text`` may be a callable
+        building the detail for just those rows (an index array)."""
         m = mask & (reason == "")
+        if not m.any():
+            return
         reason[m] = code
-        detail[m] = text[m] if isinstance(text, np.ndarray) else text
+        detail[m] = text(np.flatnonzero(m)) if callable(text) else text
 
     std_cols = [c for c in ("id", "date", "crime", "a", "b", "location") if c in f.columns]
-    raw_cols = [c for c in f.columns if c.startswith("raw_")]
-    all_text = f[std_cols + raw_cols].astype(str)
-    blank = (all_text.apply(lambda s: s.str.strip()) == "").all(axis=1).to_numpy()
+    blank = np.ones(n, dtype=bool)
+    for col in std_cols:
+        blank &= _is_blank(f[col])
+    if blank.any():  # confirm on the other columns of the few candidate rows
+        for col in (c for c in f.columns if c.startswith("raw_")):
+            blank[blank] &= _is_blank(f[col][blank])
     flag(blank, "empty_record", "the record has no values")
     if "geometry_problem" in f.columns:
         gp = f["geometry_problem"].to_numpy(dtype=object) == "non_point_geometry"
         flag(gp, "non_point_geometry", "geometry is not a point")
 
-    a_txt = f["a"].astype(str).str.strip()
-    b_txt = f["b"].astype(str).str.strip()
+    a, a_missing, _ = _coordinate(f["a"])
+    b, b_missing, _ = _coordinate(f["b"])
     names = ("longitude", "latitude") if batch.coords == "lonlat" else ("x", "y")
-    missing = (
-        (a_txt == "")
-        | (b_txt == "")
-        | a_txt.str.lower().isin(["nan", "none", "null"])
-        | (b_txt.str.lower().isin(["nan", "none", "null"]))
-    )
-    flag(missing.to_numpy(), "missing_coordinates", f"{names[0]}/{names[1]} empty")
-    a = pd.to_numeric(a_txt, errors="coerce").to_numpy(dtype=float)
-    b = pd.to_numeric(b_txt, errors="coerce").to_numpy(dtype=float)
+
+    def values_text(rows: np.ndarray, tail: str) -> np.ndarray:
+        ra = f["a"].astype(str).to_numpy()[rows]
+        rb = f["b"].astype(str).to_numpy()[rows]
+        return np.array(
+            [f"{names[0]}={x}, {names[1]}={y}: {tail}" for x, y in zip(ra, rb, strict=True)],
+            dtype=object,
+        )
+
+    flag(a_missing | b_missing, "missing_coordinates", f"{names[0]}/{names[1]} empty")
     nonnum = ~(np.isfinite(a) & np.isfinite(b))
-    flag(
-        nonnum,
-        "non_numeric_coordinates",
-        (
-            f"{names[0]}=" + a_txt + f", {names[1]}=" + b_txt + ": expected finite numbers"
-        ).to_numpy(),
-    )
+    flag(nonnum, "non_numeric_coordinates", lambda r: values_text(r, "expected finite numbers"))
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     if batch.coords == "lonlat":
@@ -339,13 +371,7 @@ def _check_batch(
         flag(
             bad & ~nonnum,
             "coordinates_out_of_range",
-            (
-                "longitude="
-                + a_txt
-                + ", latitude="
-                + b_txt
-                + ": expected |longitude| <= 180 and |latitude| <= 90"
-            ).to_numpy(),
+            lambda r: values_text(r, "expected |longitude| <= 180 and |latitude| <= 90"),
         )
         lon, lat = a.copy(), b.copy()
     else:
@@ -362,13 +388,12 @@ def _check_batch(
         precision = np.where(valid, given, precision)
     else:
         occurred, precision = _parse_dates(f["date"], batch.date_precision, batch.date_format)
-    date_txt = f["date"].astype(str).str.strip()
-    flag((date_txt == "").to_numpy(), "missing_date", "date empty")
+    flag(_is_blank(f["date"]), "missing_date", "date empty")
     expected = batch.date_format or "an ISO date or date-time"
     flag(
         np.isnat(occurred),
         "unparseable_date",
-        ("date=" + date_txt + f": expected {expected}").to_numpy(),
+        lambda r: ("date=" + f["date"].astype(str).iloc[r] + f": expected {expected}").to_numpy(),
     )
 
     mapping = dict(batch.crime_mapping)
@@ -381,7 +406,9 @@ def _check_batch(
         flag(
             ~known,
             "unknown_crime_type",
-            ("crime type " + f["crime"].astype(str) + " is not in the vocabulary").to_numpy(),
+            lambda r: (
+                "crime type " + f["crime"].astype(str).iloc[r] + " is not in the vocabulary"
+            ).to_numpy(),
         )
     return _Checked(batch, reason, detail, lon, lat, a, b, occurred, precision, crime, known)
 
@@ -411,15 +438,16 @@ def _area_check(checked: list[_Checked], crs: str, west, south, east, north) -> 
                 "outside the analysis area but inside it with longitude and latitude swapped; "
                 "check the column mapping",
             )
-        ok = c.reason == ""
-        lonlat_txt = np.char.add(np.char.add(c.lon.astype(str), ","), c.lat.astype(str))
-        _flag(
-            c,
-            ok & ~inside,
-            "coordinates_outside_crs_area",
-            np.char.add("lon,lat=", lonlat_txt).astype(object)
-            + f" outside the area of {crs} (lon {west}..{east}, lat {south}..{north})",
-        )
+        outside = (c.reason == "") & ~inside
+        if outside.any():
+            rows = np.flatnonzero(outside)
+            text = np.array(
+                [f"lon,lat={c.lon[i]},{c.lat[i]} outside the area of {crs} (lon {west}..{east}, "
+                 f"lat {south}..{north})" for i in rows],
+                dtype=object,
+            )
+            c.reason[rows] = "coordinates_outside_crs_area"
+            c.detail[rows] = text
 
 
 def _flag_duplicate_ids(checked: list[_Checked]) -> list[np.ndarray]:

@@ -435,12 +435,17 @@ def read_generic_table(
                 f"(columns: {list(frame.columns)[:15]})"
             )
     _require(path, frame, needed, "the column mapping")
-    text = {c: frame[c].astype(str) for c in needed}
-    date = text[mapping.date].str.strip()
+    text = {
+        c: frame[c] if pd.api.types.is_datetime64_any_dtype(frame[c]) else frame[c].astype(str)
+        for c in needed
+    }
+    date = text[mapping.date]
     if mapping.time:
-        date = date + " " + text[mapping.time].str.strip()
+        date = date.astype(str).str.strip() + " " + text[mapping.time].str.strip()
+    elif not pd.api.types.is_datetime64_any_dtype(date):
+        date = date.str.strip()
     if has_geometry:
-        a, b = frame["__x"].astype(str), frame["__y"].astype(str)
+        a, b = frame["__x"], frame["__y"]
         coords, crs = "xy", frame.attrs["source_crs"]
         if frame.attrs.get("geographic"):
             coords = "lonlat"
@@ -458,7 +463,7 @@ def read_generic_table(
     std = pd.DataFrame(
         {
             "id": text[mapping.id].str.strip() if mapping.id else _empty_col(n),
-            "date": date.to_numpy(),
+            "date": date.to_numpy() if not pd.api.types.is_datetime64_any_dtype(date) else date,
             "crime": crime.to_numpy(),
             "a": np.asarray(a),
             "b": np.asarray(b),
@@ -518,17 +523,13 @@ def read_vector(path: Path, mapping: ColumnMapping | None) -> RawBatch:
     empty = shapely.is_missing(geom) | shapely.is_empty(geom)
     kinds = shapely.get_type_id(geom)
     point = kinds == 0
-    x = np.full(len(gdf), "", dtype=object)
-    y = np.full(len(gdf), "", dtype=object)
+    x = np.full(len(gdf), np.nan)
+    y = np.full(len(gdf), np.nan)
     ok = point & ~empty
-    x[ok] = shapely.get_x(geom[ok]).astype(str)
-    y[ok] = shapely.get_y(geom[ok]).astype(str)
+    x[ok] = shapely.get_x(geom[ok])
+    y[ok] = shapely.get_y(geom[ok])
     problem = np.where(~empty & ~point, "non_point_geometry", "")
     frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    for col in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
-    frame = frame.astype(object).where(frame.notna(), "")
     frame["__x"] = x
     frame["__y"] = y
     frame["__problem"] = problem

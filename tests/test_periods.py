@@ -11,14 +11,20 @@ from geodemand.periods import choose_period, month_period, parse_period, week_pe
 
 def test_iso_weeks_and_months():
     w = week_period("2026-11-26")  # a Thursday
-    assert (w.start, w.end, w.label) == (pd.Timestamp("2026-11-23"), pd.Timestamp("2026-11-30"),
-                                         "2026-W48")
+    assert (w.start, w.end, w.label) == (
+        pd.Timestamp("2026-11-23"),
+        pd.Timestamp("2026-11-30"),
+        "2026-W48",
+    )
     assert parse_period("2026-W48") == w
     assert w.shifted(-1).label == "2026-W47"
     assert w.same_period_last_year().start == pd.Timestamp("2025-11-24")
     m = month_period("2026-02-14")
-    assert (m.start, m.end, m.label) == (pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-01"),
-                                         "2026-02")
+    assert (m.start, m.end, m.label) == (
+        pd.Timestamp("2026-02-01"),
+        pd.Timestamp("2026-03-01"),
+        "2026-02",
+    )
     assert m.same_period_last_year().label == "2025-02"
     assert parse_period("2020-W53").start == pd.Timestamp("2020-12-28")  # 2020 has 53 weeks
     with pytest.raises(InvalidParameterError, match="53"):
