@@ -21,7 +21,7 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 WM_BOUNDARIES = DATA_DIR / "boundaries" / "west-midlands"
 
 # subcommands living in geodemand/commands/<module>.py as a click command named ``command``
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("synth", "knox", "targets", "patrol", "weekly", "evaluate")
 
 
 class GeodemandGroup(click.Group):
@@ -38,14 +38,32 @@ class GeodemandGroup(click.Group):
             ctx.exit(2)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at the time of each message."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: D102 - logging.StreamHandler API
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging(quiet: bool) -> None:
+    """Print announcements on stderr as ``geodemand: ...`` (only warnings when quiet)."""
     logger = logging.getLogger("geodemand")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
+    for handler in list(logger.handlers):
+        if isinstance(handler, _CurrentStderrHandler):
+            logger.removeHandler(handler)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("geodemand: %(message)s"))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.propagate = False
+    logger.setLevel(logging.INFO)
 
 
 @click.group(cls=GeodemandGroup, context_settings={"help_option_names": ["-h", "--help"]})

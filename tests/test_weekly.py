@@ -1,0 +1,115 @@
+"""The weekly job end to end: bundle contents, manifest, synthetic labelling, real data, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from geodemand.cli import main
+from geodemand.weekly import WeeklyConfig, run_weekly
+
+LPU_FILES = {
+    "birmingham-east", "birmingham-north", "birmingham-south", "birmingham-west-and-central",
+    "coventry", "dudley", "sandwell", "solihull", "walsall", "wolverhampton",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("maps")
+    return run_weekly(WeeklyConfig(out=str(out), tiles="none"), quiet=True)
+
+
+def test_default_run_writes_the_whole_bundle(demo_run):
+    d = demo_run.out_dir
+    assert d.name == demo_run.period.label and demo_run.period.kind == "week"
+    names = {p.name for p in d.iterdir()}
+    expected = {"force.html", "patrol_areas.geojson", "patrol_areas.gpkg", "targets.csv",
+                "density.tif", "hotspots.tif", "summary.md", "rejects.csv", "manifest.json",
+                "force.png", "knox.png"}
+    assert expected <= names
+    assert {f"{s}.html" for s in LPU_FILES} <= names
+    assert {f"control_plan_{s}.md" for s in LPU_FILES} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temporary files
+    assert not [p for p in d.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_records_inputs_rows_window_and_synthetic(demo_run):
+    m = json.loads((demo_run.out_dir / "manifest.json").read_text())
+    assert m["synthetic"] is True
+    assert len(m["inputs"][0]["sha256"]) == 64
+    rows = m["rows"]
+    assert rows["read"] == rows["accepted"] + rows["rejected"]
+    assert rows["outside_every_lpu"] >= 0
+    assert m["data_window"]["start"] and m["data_window"]["end"]
+    assert m["parameters"]["targets"]["window_days"] == 730
+    assert m["parameters"]["targets"]["excluded"]  # police-generated types excluded
+    assert {"numpy", "geopandas", "numba", "folium"} <= set(m["versions"])
+    assert set(m["timings_s"]) >= {"ingest", "areas", "maps", "summary"}
+    for name, info in m["outputs"].items():
+        assert len(info["sha256"]) == 64, name
+
+
+def test_outputs_are_consistent(demo_run):
+    d = demo_run.out_dir
+    patrol = gpd.read_file(d / "patrol_areas.geojson")
+    assert len(patrol) == demo_run.manifest["n_patrol_areas"] > 0
+    targets = pd.read_csv(d / "targets.csv")
+    assert set(targets["target_type"]) == {"place", "cell"}
+    with rasterio.open(d / "density.tif") as src:
+        assert src.crs.to_epsg() == 27700
+    with rasterio.open(d / "hotspots.tif") as src:
+        assert src.read(1).min() >= -3 and src.read(1).max() <= 3
+    summary = (d / "summary.md").read_text()
+    assert "SYNTHETIC DATA" in summary and "Knox" in summary
+    assert "Birmingham East" in summary and "previous" in summary
+    html = (d / "force.html").read_text()
+    assert "SYNTHETIC DATA" in html
+    # self-contained: nothing is loaded from outside (works offline)
+    assert not re.search(r"""<(script|link|img)[^>]*(src|href)\s*=\s*["']https?://""", html)
+
+
+def test_month_precision_real_data_gives_a_month(tmp_path, data_dir):
+    cfg = WeeklyConfig(
+        incidents=(str(data_dir / "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"),),
+        out=str(tmp_path), tiles="none", lpus=("Coventry",),
+    )
+    res = run_weekly(cfg, quiet=True)
+    assert res.period.kind == "month" and res.period.label == "2018-06"
+    names = {p.name for p in res.out_dir.iterdir()}
+    assert "coventry.html" in names and "dudley.html" not in names
+    summary = (res.out_dir / "summary.md").read_text()
+    assert "month precision" in summary and "SYNTHETIC" not in summary
+    assert json.loads((res.out_dir / "manifest.json").read_text())["synthetic"] is False
+
+
+def test_config_file_and_cli_errors(tmp_path, data_dir):
+    cfg_path = tmp_path / "weekly.toml"
+    cfg_path.write_text(
+        "[weekly]\n"
+        f'incidents = ["{data_dir / "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"}"]\n'
+        'lpus = ["Solihull"]\ntiles = "none"\ntop_k = 2\n'
+    )
+    cfg = WeeklyConfig.from_toml(cfg_path, out=str(tmp_path / "o"))
+    assert cfg.lpus == ("Solihull",) and cfg.top_k == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 'red'\n")
+    res = CliRunner().invoke(main, ["weekly", "--config", str(bad), "--quiet"])
+    assert res.exit_code == 2 and "unknown option" in res.output
+    proc = subprocess.run(
+        [sys.executable, "-m", "geodemand.cli", "weekly", "--incidents", str(tmp_path / "no.csv"),
+         "--quiet"], capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    res = CliRunner().invoke(main, ["weekly", "--config", str(cfg_path), "--lpu", "Atlantis",
+                                    "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 2 and "Atlantis" in res.output
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
