@@ -81,7 +81,7 @@ BENCHMARKS = [
         compare=_compare,
         quick_n=200_000,
         full_n=1_000_000,
-        floor=4.0,
+        floor=3.5,
         target_ratio=10.0,
     ),
     Benchmark(
@@ -95,7 +95,7 @@ BENCHMARKS = [
         compare=_compare,
         quick_n=200_000,
         full_n=1_000_000,
-        floor=2.5,
+        floor=4.0,
         target_ratio=10.0,
     ),
 ]

@@ -35,7 +35,6 @@ import shapely
 
 from geodemand._announce import announce
 from geodemand._kernels.areas import (
-    boundary_runs,
     exact_labels,
     raster_labels,
     scanline_labels,
@@ -45,6 +44,9 @@ from geodemand.errors import BoundaryError, InvalidParameterError
 from geodemand.grid import Grid
 
 OUTSIDE = "outside"
+#: Cells are "boundary" cells when their square grown by this margin (metres) meets an edge;
+#: far above floating-point error at national-grid coordinates (~1e-10 m), far below a cell.
+EDGE_MARGIN_M = 1e-3
 NAME_CANDIDATES = {
     "lpu": ("lpu", "lpu_name", "name", "NAME", "Name", "LAD13NM", "precinct", "district"),
     "neighbourhood": (
@@ -237,8 +239,9 @@ def _nest(nb: gpd.GeoDataFrame, lpus: gpd.GeoDataFrame, tol: float):
 class PolygonIndex:
     """A raster lookup over a polygon layer for exact point-in-polygon labelling.
 
-    Every ring segment of every polygon is registered in the lookup cells within one cell of
-    it (``seg_ptr``/``seg_ids``, CSR by flat cell index); such cells are *boundary* cells.
+    Every ring segment of every polygon is registered in the lookup cells whose closed square,
+    grown by :data:`EDGE_MARGIN_M`, it meets (``seg_ptr``/``seg_ids``, CSR by flat cell
+    index); such cells are *boundary* cells.
     Any other cell's closed square touches no polygon boundary, so it lies wholly inside one
     polygon or outside all, and ``cell_label`` (an even-odd scanline fill at cell centres, the
     first polygon in layer order winning overlaps) labels all its points.
@@ -257,8 +260,6 @@ class PolygonIndex:
     overlapping: bool
     geoms: np.ndarray
     shown: np.ndarray  # cell_label with -2 on boundary cells
-    run_e: np.ndarray
-    run_w: np.ndarray
 
     @classmethod
     def build(cls, geoms: np.ndarray, crs: str, target_cells: int = 2_000_000) -> PolygonIndex:
@@ -293,6 +294,7 @@ class PolygonIndex:
             grid.cell_size,
             grid.n_rows,
             grid.n_cols,
+            EDGE_MARGIN_M,
         )
         n_seg = max(len(segments), 1)
         keys = np.sort(cells * n_seg + segs)  # by cell, then segment; drop repeats
@@ -306,7 +308,6 @@ class PolygonIndex:
         overlapping = bool((count.ravel()[~boundary] >= 2).any())
         label = label.astype(np.int32)
         shown = np.where(boundary.reshape(grid.shape), np.int32(-2), label)
-        run_e, run_w = boundary_runs(boundary.reshape(grid.shape))
         return cls(
             grid,
             label,
@@ -318,8 +319,6 @@ class PolygonIndex:
             overlapping,
             geoms,
             shown,
-            run_e,
-            run_w,
         )
 
     def lookup(self, x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -348,8 +347,6 @@ class PolygonIndex:
                 self.seg_poly,
                 len(self.geoms),
                 tol,
-                self.run_e,
-                self.run_w,
             )
             out[todo] = res
             todo = todo[res == -3]
@@ -394,7 +391,9 @@ def label_points(x: np.ndarray, y: np.ndarray, polygons: gpd.GeoDataFrame) -> np
     """Position of the polygon each point falls in (-1: none), by the documented tie rule."""
     if len(polygons) == 0:
         raise BoundaryError("cannot join points to an empty polygon layer")
-    target = int(np.clip(len(x) * 4, 65_536, 4_000_000))
+    # lookup cells: ~2 M for large inputs (build ~0.1 s); fewer for small inputs, where the
+    # build would dominate (measured on the bundled layers, see benchmarks/bench_join.py)
+    target = int(np.clip(len(x) * 20, 65_536, 2_000_000))
     index = PolygonIndex.build(polygons.geometry.values, str(polygons.crs), target_cells=target)
     return index.lookup(x, y)
 

@@ -45,52 +45,66 @@ def raster_labels(
 
 
 @nb.njit(cache=True)
-def _segment_cells(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols, emit, buf, k):
-    """Cells within one cell of segment a-b (samples every half cell, 3x3 around each)."""
-    length = np.hypot(bx - ax, by - ay)
-    steps = int(np.ceil(length / (0.5 * cell))) + 1
-    last_r = -10
-    last_c = -10
-    for s in range(steps + 1):
-        t = s / steps
-        px = ax + t * (bx - ax)
-        py = ay + t * (by - ay)
-        c = int(np.floor((px - x_min) / cell))
-        r = int(np.floor((y_max - py) / cell))
-        if r == last_r and c == last_c:
-            continue
-        last_r = r
-        last_c = c
-        for dr in range(-1, 2):
-            rr = r + dr
-            if rr < 0 or rr >= n_rows:
-                continue
-            for dc in range(-1, 2):
-                cc = c + dc
-                if cc < 0 or cc >= n_cols:
-                    continue
+def _clips(ax, ay, bx, by, x0, y0, x1, y1):
+    """True if segment a-b meets the closed box [x0, x1] x [y0, y1] (Liang-Barsky)."""
+    t0 = 0.0
+    t1 = 1.0
+    dx = bx - ax
+    dy = by - ay
+    for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
+        if p == 0.0:
+            if q < 0.0:
+                return False
+        else:
+            t = q / p
+            if p < 0.0:
+                if t > t1:
+                    return False
+                if t > t0:
+                    t0 = t
+            else:
+                if t < t0:
+                    return False
+                if t < t1:
+                    t1 = t
+    return t0 <= t1
+
+
+@nb.njit(cache=True)
+def _segment_cells(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols, eps, emit, buf, k):
+    """Cells whose closed square, grown by ``eps`` metres, meets segment a-b."""
+    c0 = max(0, int(np.floor((min(ax, bx) - eps - x_min) / cell)))
+    c1 = min(n_cols - 1, int(np.floor((max(ax, bx) + eps - x_min) / cell)))
+    r0 = max(0, int(np.floor((y_max - max(ay, by) - eps) / cell)))
+    r1 = min(n_rows - 1, int(np.floor((y_max - min(ay, by) + eps) / cell)))
+    for r in range(r0, r1 + 1):
+        top = y_max - r * cell
+        for c in range(c0, c1 + 1):
+            left = x_min + c * cell
+            if _clips(ax, ay, bx, by, left - eps, top - cell - eps, left + cell + eps, top + eps):
                 if emit:
-                    buf[k] = rr * n_cols + cc
+                    buf[k] = r * n_cols + c
                 k += 1
     return k
 
 
 @nb.njit(cache=True)
-def segment_cell_pairs(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols):
-    """(cell, segment) pairs of every cell within one cell of each segment (may repeat)."""
+def segment_cell_pairs(ax, ay, bx, by, x_min, y_max, cell, n_rows, n_cols, eps):
+    """(cell, segment) pairs: every cell whose closed square grown by ``eps`` metres meets the
+    segment (each pair once)."""
     n = ax.shape[0]
     total = 0
     dummy = np.empty(0, dtype=np.int64)
     for i in range(n):
         total = _segment_cells(
-            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, False, dummy, total
+            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, eps, False, dummy, total
         )
     cells = np.empty(total, dtype=np.int64)
     segs = np.empty(total, dtype=np.int64)
     k = 0
     for i in range(n):
         k2 = _segment_cells(
-            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, True, cells, k
+            ax[i], ay[i], bx[i], by[i], x_min, y_max, cell, n_rows, n_cols, eps, True, cells, k
         )
         for j in range(k, k2):
             segs[j] = i
@@ -116,8 +130,6 @@ def _exact_chunk(
     seg_poly,
     n_polys,
     tol,
-    run_e,
-    run_w,
     out,
 ):
     """Polygon of each boundary point by parity along a horizontal ray to a known cell.
@@ -147,7 +159,7 @@ def _exact_chunk(
         n_cross = 0
         ambiguous = False
         end_label = -1
-        step = 1 if run_e[r, c] <= run_w[r, c] else -1  # the shorter walk
+        step = _shorter_walk(boundary, r, c, n_cols)
         end_x = np.inf * step
         while True:
             if c >= n_cols or c < 0:
@@ -224,8 +236,6 @@ def exact_labels(
     seg_poly,
     n_polys,
     tol,
-    run_e,
-    run_w,
 ):
     """Polygon of each boundary point (see ``_exact_chunk``), chunks of points in parallel.
 
@@ -254,8 +264,6 @@ def exact_labels(
             seg_poly,
             n_polys,
             tol,
-            run_e,
-            run_w,
             out[a:b],
         )
     return out
@@ -270,24 +278,19 @@ def _in(arr, n, v):
 
 
 @nb.njit(cache=True)
-def boundary_runs(boundary: np.ndarray):
-    """Per cell, how many boundary cells a walk east (west) crosses before a known cell.
-
-    Walks that leave the raster count as long as the remaining row plus one.
-    """
-    n_rows, n_cols = boundary.shape
-    run_e = np.zeros((n_rows, n_cols), dtype=np.int64)
-    run_w = np.zeros((n_rows, n_cols), dtype=np.int64)
-    for r in range(n_rows):
-        k = 1
-        for c in range(n_cols - 1, -1, -1):
-            k = k + 1 if boundary[r, c] else 0
-            run_e[r, c] = k
-        k = 1
-        for c in range(n_cols):
-            k = k + 1 if boundary[r, c] else 0
-            run_w[r, c] = k
-    return run_e, run_w
+def _shorter_walk(boundary, r, c, n_cols):
+    """+1 (east) or -1 (west): the direction that reaches a non-boundary cell (or the raster's
+    edge) in fewer cells; east on a tie."""
+    base = r * n_cols
+    k = 0
+    while True:
+        ce = c + k
+        if ce >= n_cols or not boundary[base + ce]:
+            return 1
+        cw = c - k
+        if cw < 0 or not boundary[base + cw]:
+            return -1
+        k += 1
 
 
 @nb.njit(cache=True, parallel=True)
