@@ -82,6 +82,7 @@ from geodemand.hotspots import (
     _check_levels,
     _check_permutations,
     _check_seed,
+    _incident_weights,
     gistar,
 )
 
@@ -212,7 +213,7 @@ def space_time_cube(
     y = frame["y"].to_numpy(dtype=np.float64)
     rows, cols, inside = grid.cell_index(x, y)
     keep = in_time & inside
-    w = _weights(frame, weights)
+    w = _incident_weights(frame, weights)
     dropped_time = int((~in_time).sum())
     dropped_space = int((in_time & ~inside).sum())
     if dropped_time:
@@ -260,24 +261,6 @@ def _period_starts(first: pd.Timestamp, stop: pd.Timestamp, period: str) -> pd.D
     freq = "7D" if period == "week" else "MS"
     starts = pd.date_range(first, stop, freq=freq, inclusive="left")
     return pd.DatetimeIndex(starts)
-
-
-def _weights(frame: pd.DataFrame, weights: Any) -> np.ndarray | None:
-    if weights is None:
-        return None
-    if isinstance(weights, str):
-        if weights not in frame.columns:
-            raise InvalidParameterError(f"weights column {weights!r} not in the incident table")
-        w = frame[weights].to_numpy(dtype=np.float64)
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (len(frame),):
-            raise InvalidParameterError(
-                f"weights must have one value per incident ({len(frame)}), got shape {w.shape}"
-            )
-    if not np.all(np.isfinite(w)):
-        raise InvalidParameterError("weights must be finite numbers")
-    return w
 
 
 # ---------------------------------------------------------------------------- trend test
