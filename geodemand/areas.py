@@ -133,6 +133,14 @@ def _load_layer(layer, crs: str, name_field: str | None, role: str) -> tuple[gpd
         geom = geom.copy()
         geom[invalid] = fixed
         announce(f"{where}: repaired {repaired} invalid {role} polygon(s) with make_valid")
+    collections = shapely.get_type_id(geom) == 7
+    if collections.any():  # e.g. a dissolve that left stray lines: keep the polygonal part
+        geom = geom.copy()
+        geom[collections] = np.array([_polygonal(g) for g in geom[collections]], dtype=object)
+        announce(
+            f"{where}: kept the polygonal part of {int(collections.sum())} geometry "
+            f"collection(s) in the {role} layer"
+        )
     names = gdf[name_field].astype(str).str.strip()
     out = gpd.GeoDataFrame({role: names.to_numpy()}, geometry=geom, crs=gdf.crs).to_crs(crs)
     return out.reset_index(drop=True), repaired

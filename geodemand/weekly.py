@@ -349,9 +349,12 @@ def _analyses(c: _Context) -> dict:
     out["concentration"] = conc
     for lpu in c.lpus:
         if lpu in conc.groups:
-            plot_concentration(conc, c.out / f"concentration_{_slug(lpu)}.png",
-                               title=f"Concentration of harm on places: {lpu}",
-                               groups=["all", lpu])
+            plot_concentration(
+                conc,
+                c.out / f"concentration_{_slug(lpu)}.png",
+                title=f"Concentration of harm on places: {lpu}",
+                groups=["all", lpu],
+            )
     near = frame[frame["crime_type"].isin(c.cfg.knox_crime_types)]
     if len(near) >= 2 and (near["date_precision"] != "month").all():
         from geodemand.nearrepeat import knox, plot_knox
@@ -365,6 +368,20 @@ def _analyses(c: _Context) -> dict:
         )
         out["knox"] = result
         plot_knox(result, c.out / "knox.png")
+        # per LPU: one band, the first space and time bands (e.g. 0-100 m, 0-7 days)
+        out["knox_lpu"] = {}
+        bands = (c.cfg.knox_space_bands[:2], c.cfg.knox_time_bands[:2])
+        for lpu in c.lpus:
+            sub = near[near["lpu"] == lpu]
+            if len(sub) >= 2:
+                out["knox_lpu"][lpu] = knox(
+                    sub,
+                    space_bands=list(bands[0]),
+                    time_bands=list(bands[1]),
+                    same_location_band=False,
+                    permutations=c.cfg.knox_permutations,
+                    seed=c.cfg.seed,
+                )
     return out
 
 
@@ -463,8 +480,10 @@ def _write_summary(c: _Context, analysis: dict) -> None:
             f"{knox.params.get('permutations')} permutations; Knox ratios "
             "(observed / mean of permuted), see knox.png:",
             "",
-            markdown_table(ratio.round(2).reset_index().astype(str),
-                           [str(col) for col in ratio.reset_index().columns]),
+            markdown_table(
+                ratio.round(2).rename_axis("space band").reset_index().astype(str),
+                ["space band", *[str(col) for col in ratio.columns]],
+            ),
             "",
         ]
     for lpu in c.lpus:
@@ -475,6 +494,17 @@ def _write_summary(c: _Context, analysis: dict) -> None:
                 f"Concentration: {conc.share_units_for(0.5):.1%} of places hold 50 % of the "
                 f"harm-weighted demand, {conc.share_units_for(0.8):.1%} hold 80 %; Gini "
                 f"{conc.gini:.2f}. ![concentration](concentration_{_slug(lpu)}.png)",
+                "",
+            ]
+        lpu_knox = (analysis.get("knox_lpu") or {}).get(lpu)
+        if lpu_knox is not None:
+            obs = int(lpu_knox.observed[0, 0])
+            exp = float(lpu_knox.sim_mean[0, 0])
+            lines += [
+                f"Near repeats ({', '.join(c.cfg.knox_crime_types)}, "
+                f"{lpu_knox.space_labels[0]} x {lpu_knox.time_labels[0]}): {obs:,} pairs "
+                f"observed against {exp:,.1f} expected if time and place were independent; "
+                f"Knox ratio {lpu_knox.ratio[0, 0]:.2f}, p = {lpu_knox.p_value[0, 0]:.3f}.",
                 "",
             ]
         top = c.ranking.top(5, "places", lpu)
@@ -499,7 +529,10 @@ def _write_summary(c: _Context, analysis: dict) -> None:
 
 
 def _pct(a: int, b: int) -> str:
-    return "n/a" if b == 0 else f"{(a - b) / b:+.0%}"
+    if b == 0:
+        return "n/a"
+    change = round(100 * (a - b) / b)
+    return f"{change:+d}%" if change else "0%"
 
 
 def _manifest(c: _Context, timings: dict) -> dict:

@@ -39,11 +39,22 @@ BIRMINGHAM_LPUS = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _polygonal(geom):
+    """The polygonal part of a geometry (a dissolve can leave stray lines or points)."""
+    import shapely
+
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts)
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    gdf = gdf.set_geometry([_polygonal(g) for g in gdf.geometry], crs=gdf.crs)
     if path.exists():
         path.unlink()
-    gdf.to_file(path, driver="GeoJSON", COORDINATE_PRECISION=6, RFC7946="YES")
+    gdf.to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
 
 
 def build_west_midlands(shared: Path, out: Path) -> None:
