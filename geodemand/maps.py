@@ -31,10 +31,14 @@ contract, shared with the static PNG of :mod:`geodemand.static_map`, is:
     of points; optional ``label`` (the place's name), ``count`` and ``harm`` columns, and any
     other columns, all shown in the popup. Every row is drawn: pass only the top places.
 
-All text that comes from the inputs (names, crime types, column names, the title, period,
-window and data source) is HTML-escaped — including ``$``, backquote and backslash, because
-folium places popup and tooltip HTML inside JavaScript template literals — before it enters
-the page. Every GeoJSON sent to the map is WGS84 longitude/latitude (6 decimals, ~0.1 m).
+Untrusted text (names, crime types, column names, the title, period, window, data source,
+file names) never reaches a template engine or an HTML parser. folium (whose branca elements
+compile their rendered output as Jinja templates again) draws only the frame of the page;
+every layer, popup, tooltip, the title box and the legend travel as one JSON payload encoded
+in base64 (an alphabet that cannot hold template syntax or markup) and are built in the
+browser by a constant script (``resources/map_renderer.js``) with DOM calls and
+``textContent``. Every GeoJSON sent to the map is WGS84 longitude/latitude (6 decimals,
+~0.1 m).
 
 The density raster is warped to Web Mercator (EPSG:3857) with :func:`rasterio.warp.reproject`
 (nearest neighbour, at half the source cell size) before it is coloured, because Leaflet
@@ -52,13 +56,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import html
 import io
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +71,7 @@ import pandas as pd
 
 from geodemand._announce import announce
 from geodemand._atomic import write_text_atomic
-from geodemand.errors import GeodemandError, InvalidParameterError
+from geodemand.errors import GeodemandError, InternalConsistencyError, InvalidParameterError
 from geodemand.grid import Grid
 
 # ---------------------------------------------------------------------------- styling
@@ -112,18 +116,7 @@ WGS84 = "EPSG:4326"
 BIN_COLUMNS = ("bin", "gistar_bin")
 
 
-# ---------------------------------------------------------------------------- escaping
-def escape_html(value: Any) -> str:
-    """Escape any value's text for HTML *and* for a JavaScript template literal.
-
-    ``html.escape`` (with quotes) plus ``$`` -> ``&#36;``, backquote -> ``&#96;`` and
-    backslash -> ``&#92;``: folium wraps popup and tooltip HTML in JavaScript template
-    literals, where ``${...}`` would run as code.
-    """
-    text = html.escape(str(value), quote=True)
-    return text.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
-
-
+# ---------------------------------------------------------------------------- text
 def format_value(value: Any) -> str:
     """Human-readable text of one table value (not yet escaped).
 
@@ -731,16 +724,19 @@ def legend_ticks(vmax: float, n: int = 5) -> list[float]:
 
 
 # ---------------------------------------------------------------------------- popups
+# A popup is a *card*: plain data (``{"title": str, "rows": [...]}``, each row either
+# ``{"k": label, "v": value}`` or a section heading ``{"h": text}``) that the page's script turns
+# into DOM nodes with ``textContent``. No input text is ever parsed as HTML or as a template.
 def _score_label(column: str) -> str:
     return column[len("score_") :].replace("_", " ") or column
 
 
-def _row_html(label: str, value: Any) -> str:
-    return f"<tr><th>{escape_html(label)}</th><td>{escape_html(format_value(value))}</td></tr>"
+def _row(label: str, value: Any) -> dict[str, str]:
+    return {"k": str(label), "v": format_value(value)}
 
 
-def _section_html(title: str) -> str:
-    return f'<tr><th colspan="2" class="gd-section">{escape_html(title)}</th></tr>'
+def _heading(title: str) -> dict[str, str]:
+    return {"h": str(title)}
 
 
 _PATROL_FIRST = ("area_id", "lpu", "neighbourhoods", "score")
@@ -752,44 +748,48 @@ _PATROL_DOSAGE = (
 _PATROL_LABELS = {"area_id": "Area", "lpu": "LPU", "neighbourhoods": "Neighbourhoods"}
 
 
-def patrol_popup_html(row: pd.Series) -> str:
-    """Escaped HTML of one patrol area's popup (rank, score breakdown, dosage, the rest)."""
+def patrol_card(row: pd.Series) -> dict[str, Any]:
+    """The popup card of one patrol area: rank, score breakdown, dosage, the rest (plain text)."""
     cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
-    parts = [f"<h4>Patrol area {int(row['rank'])}</h4>", "<table>"]
+    rows: list[dict[str, str]] = []
     for c in _PATROL_FIRST:
         if c in cols:
-            parts.append(_row_html(_PATROL_LABELS.get(c, c.replace("_", " ")), row[c]))
+            rows.append(_row(_PATROL_LABELS.get(c, c.replace("_", " ")), row[c]))
     score_cols = [c for c in cols if c.startswith("score_")]
     if score_cols:
-        parts.append(_section_html("Score breakdown"))
-        parts.extend(_row_html(_score_label(c), row[c]) for c in score_cols)
+        rows.append(_heading("Score breakdown"))
+        rows.extend(_row(_score_label(c), row[c]) for c in score_cols)
     dosage = [(c, label) for c, label in _PATROL_DOSAGE if c in cols]
     if dosage:
-        parts.append(_section_html("Dosage"))
-        parts.extend(_row_html(label, row[c]) for c, label in dosage)
+        rows.append(_heading("Dosage"))
+        rows.extend(_row(label, row[c]) for c, label in dosage)
     shown = set(_PATROL_FIRST) | set(score_cols) | {c for c, _ in _PATROL_DOSAGE} | {"rank"}
     rest = [c for c in cols if c not in shown]
     if rest:
-        parts.append(_section_html("Other"))
-        parts.extend(_row_html(c.replace("_", " "), row[c]) for c in rest)
-    parts.append("</table>")
-    return '<div class="gd-popup">' + "".join(parts) + "</div>"
+        rows.append(_heading("Other"))
+        rows.extend(_row(c.replace("_", " "), row[c]) for c in rest)
+    return {"title": f"Patrol area {int(row['rank'])}", "rows": rows}
 
 
-def repeat_popup_html(row: pd.Series, index: int) -> str:
-    """Escaped HTML of one repeat place's popup (label, count, harm, the rest)."""
+def repeat_card(row: pd.Series, index: int) -> dict[str, Any]:
+    """The popup card of one repeat place: label, count, harm, the rest (plain text)."""
     cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
     label = row["label"] if "label" in cols else f"Repeat place {index + 1}"
-    parts = [f"<h4>{escape_html(format_value(label))}</h4>", "<table>"]
-    for c in ["count", "harm"] + [c for c in cols if c not in ("label", "count", "harm")]:
-        if c in cols:
-            parts.append(_row_html(c.replace("_", " "), row[c]))
-    parts.append("</table>")
-    return '<div class="gd-popup">' + "".join(parts) + "</div>"
+    order = ["count", "harm"] + [c for c in cols if c not in ("label", "count", "harm")]
+    rows = [_row(c.replace("_", " "), row[c]) for c in order if c in cols]
+    return {"title": format_value(label), "rows": rows}
+
+
+def card_text(card: Mapping[str, Any]) -> str:
+    """The text a card shows, as the browser's ``textContent`` would give it."""
+    parts = [str(card["title"])]
+    for r in card["rows"]:
+        parts.append(r["h"] if "h" in r else f"{r['k']}{r['v']}")
+    return "".join(parts)
 
 
 def repeat_tooltip_text(row: pd.Series, index: int) -> str:
-    """Plain (unescaped) tooltip text of one repeat place."""
+    """Plain tooltip text of one repeat place."""
     label = row["label"] if "label" in row.index else f"Repeat place {index + 1}"
     text = format_value(label)
     if "count" in row.index:
@@ -806,29 +806,13 @@ def _is_geometry(value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------- title, legend
-def title_html(layers: MapLayers) -> str:
-    """Escaped HTML of the title box (title, period, window, source, synthetic banner)."""
-    parts = []
-    if layers.synthetic:
-        parts.append('<div class="gd-synthetic">SYNTHETIC DATA &#8212; not real incidents</div>')
-    parts.append(f'<div class="gd-title-main">{escape_html(layers.title)}</div>')
-    parts.append(
-        '<div class="gd-title-sub">'
-        f"Period: {escape_html(layers.period)} &#183; "
-        f"Window: {escape_html(layers.window)} &#183; "
-        f"Data: {escape_html(layers.data_source)}</div>"
-    )
-    return "".join(parts)
-
-
-def _swatch(colour: str, label: str, kind: str = "box") -> str:
-    style = f"background:{colour};" if kind == "box" else f"border:3px solid {colour};"
-    if kind == "dot":
-        style = f"background:{colour};border-radius:50%;"
-    return (
-        f'<div class="gd-legend-row"><span class="gd-swatch" style="{style}"></span>'
-        f"{escape_html(label)}</div>"
-    )
+def title_data(layers: MapLayers) -> dict[str, Any]:
+    """The title box as plain data: title, period, window, source, synthetic flag."""
+    return {
+        "synthetic": bool(layers.synthetic),
+        "title": layers.title,
+        "sub": f"Period: {layers.period} · Window: {layers.window} · Data: {layers.data_source}",
+    }
 
 
 def present_bins(cells) -> list[int]:
@@ -836,38 +820,179 @@ def present_bins(cells) -> list[int]:
     return sorted({int(b) for b in cells["bin"]}, reverse=True)
 
 
-def legend_html(layers: MapLayers) -> str:
-    """Escaped HTML of the legend: density colour bar in real units, Gi* bins, symbols."""
+def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
+    """The legend as plain data: density colour bar in real units, Gi* bins, symbols.
+
+    Items: ``{"title": text}``, ``{"bar": [css colour stops], "opacity": float, "ticks":
+    [[left %, text], ...]}``, ``{"swatch": "box"|"outline"|"dot", "colour": hex, "text": text}``.
+    """
     import matplotlib
 
-    parts = []
+    items: list[dict[str, Any]] = []
     if layers.density is not None:
         d = layers.density
         cmap = matplotlib.colormaps[DENSITY_CMAP]
-        stops = ", ".join(
+        stops = [
             f"{matplotlib.colors.to_hex(cmap(f))} {f * 100:.0f}%" for f in np.linspace(0, 1, 11)
+        ]
+        ticks = [[round(t / d.vmax * 100, 2), format_value(t)] for t in legend_ticks(d.vmax)]
+        items.append({"title": f"Density ({d.units})"})
+        items.append({"bar": stops, "opacity": DENSITY_OPACITY, "ticks": ticks})
+    if layers.hotspot_cells is not None:
+        items.append({"title": "Gi* hot and cold spots"})
+        present = present_bins(layers.hotspot_cells)
+        items.extend(
+            {"swatch": "box", "colour": BIN_COLOURS[b], "text": BIN_LABELS[b]} for b in present
         )
-        ticks = "".join(
-            f'<span class="gd-tick" style="left:{t / d.vmax * 100:.2f}%">'
-            f"{escape_html(format_value(t))}</span>"
-            for t in legend_ticks(d.vmax)
+        if not present:
+            items.append({"text": "No significant cells"})
+    if layers.patrol_areas is not None:
+        items.append(
+            {"swatch": "outline", "colour": PATROL_COLOUR, "text": "Patrol area (number = rank)"}
         )
-        parts.append(
-            f'<div class="gd-legend-title">Density ({escape_html(d.units)})</div>'
-            f'<div class="gd-bar" style="background:linear-gradient(to right, {stops});'
-            f'opacity:{DENSITY_OPACITY}"></div><div class="gd-ticks">{ticks}</div>'
+    if layers.repeat_places is not None:
+        items.append({"swatch": "dot", "colour": REPEAT_COLOUR, "text": "Repeat place"})
+    return items
+
+
+def legend_text(layers: MapLayers) -> str:
+    """The legend's text as the browser shows it (titles, tick labels and swatch labels)."""
+    out = []
+    for item in legend_data(layers):
+        if "bar" in item:
+            out.extend(t for _, t in item["ticks"])
+        else:
+            out.append(item.get("title") or item.get("text", ""))
+    return " ".join(out)
+
+
+# ---------------------------------------------------------------------------- the payload
+def map_payload(layers: MapLayers) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-able data (the page's script renders it).
+
+    ``{"title": title_data, "legend": legend_data, "layers": [layer specs in drawing
+    order]}``. A layer spec has ``key`` (``lpus``, ``neighbourhoods``, ``density``,
+    ``hotspots``, ``patrol_areas``, ``repeat_places``), ``name`` (layer-control label),
+    ``kind`` and its data: GeoJSON in WGS84 with per-feature ``tip`` (tooltip text) and
+    ``card`` (popup card) properties, or the density image URL and corners.
+    """
+    specs: list[dict[str, Any]] = []
+    if layers.neighbourhoods is not None:
+        specs.append(
+            _boundary_spec(
+                layers.neighbourhoods, "neighbourhoods", "neighbourhood", "Neighbourhoods",
+                NEIGHBOURHOOD_COLOUR, 1.0,
+            )
+        )
+    if layers.lpus is not None:
+        specs.append(
+            _boundary_spec(layers.lpus, "lpus", "lpu", "LPU boundaries", LPU_COLOUR, 2.5)
+        )
+    if layers.density is not None:
+        overlay = density_overlay(layers.density)
+        specs.append(
+            {
+                "key": "density",
+                "name": f"Density ({layers.density.units})",
+                "kind": "image",
+                "url": overlay.data_url(),
+                "bounds": [list(overlay.bounds[0]), list(overlay.bounds[1])],
+                "opacity": DENSITY_OPACITY,
+            }
         )
     if layers.hotspot_cells is not None:
-        parts.append('<div class="gd-legend-title">Gi* hot and cold spots</div>')
-        present = present_bins(layers.hotspot_cells)
-        parts.extend(_swatch(BIN_COLOURS[b], BIN_LABELS[b]) for b in present)
-        if not present:
-            parts.append('<div class="gd-legend-row">No significant cells</div>')
+        specs.append(_hotspot_spec(layers.hotspot_cells))
     if layers.patrol_areas is not None:
-        parts.append(_swatch(PATROL_COLOUR, "Patrol area (number = rank)", kind="outline"))
+        specs.append(_patrol_spec(layers.patrol_areas))
     if layers.repeat_places is not None:
-        parts.append(_swatch(REPEAT_COLOUR, "Repeat place", kind="dot"))
-    return "".join(parts)
+        specs.append(_repeat_spec(layers.repeat_places))
+    return {"title": title_data(layers), "legend": legend_data(layers), "layers": specs}
+
+
+def _boundary_spec(gdf, key: str, column: str, name: str, colour: str, weight: float) -> dict:
+    data = to_geojson(gdf, {"tip": [format_value(v) for v in gdf[column]]})
+    return {
+        "key": key,
+        "name": name,
+        "kind": "geojson",
+        "data": data,
+        "style": {"color": colour, "weight": weight, "fill": False},
+    }
+
+
+def _hotspot_spec(cells) -> dict:
+    patches = dissolve_bins(cells)
+    tips = [
+        f"{BIN_LABELS[b]} ({n} cell{'s' if n != 1 else ''})"
+        for b, n in zip(patches["bin"], patches["n_cells"], strict=True)
+    ]
+    data = to_geojson(patches, {"bin": [int(b) for b in patches["bin"]], "tip": tips})
+    return {
+        "key": "hotspots",
+        "name": "Gi* hot and cold spots",
+        "kind": "geojson",
+        "data": data,
+        "style_by": "bin",
+        "styles": {
+            str(b): {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": 0.35}
+            for b, c in BIN_COLOURS.items()
+        },
+    }
+
+
+def _patrol_spec(areas) -> dict:
+    points = areas.geometry.representative_point().to_crs(WGS84)
+    cards = [patrol_card(areas.iloc[i]) for i in range(len(areas))]
+    ranks = [int(r) for r in areas["rank"]]
+    tips = [f"Patrol area {r}" for r in ranks]
+    data = to_geojson(areas, {"rank": ranks, "card": cards, "tip": tips})
+    return {
+        "key": "patrol_areas",
+        "name": "Patrol areas (numbered by rank)",
+        "kind": "patrol",
+        "data": data,
+        "labels": [_latlon(p) for p in points],
+        "style": {
+            "color": PATROL_COLOUR, "weight": 3, "fillColor": PATROL_COLOUR, "fillOpacity": 0.08
+        },
+    }
+
+
+def _repeat_spec(places) -> dict:
+    pts = places.geometry.to_crs(WGS84)
+    markers = []
+    for i in range(len(places)):
+        row = places.iloc[i]
+        markers.append(
+            {
+                "at": _latlon(pts.iloc[i]),
+                "card": repeat_card(row, i),
+                "tip": repeat_tooltip_text(row, i),
+            }
+        )
+    return {
+        "key": "repeat_places",
+        "name": "Repeat places",
+        "kind": "points",
+        "markers": markers,
+        "style": {
+            "radius": 7, "color": "#ffffff", "weight": 1.5, "fill": True,
+            "fillColor": REPEAT_COLOUR, "fillOpacity": 0.9,
+        },
+    }
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """The payload as base64 of its UTF-8 JSON.
+
+    Base64 text (``A-Z a-z 0-9 + / =``) cannot hold template syntax (``{{``, ``{%``, ``{#``),
+    HTML or a script end tag, so it passes unchanged through folium's template rendering
+    (branca compiles each element's rendered output as a Jinja template again) and through
+    any HTML context: untrusted text never reaches a template engine or an HTML parser. The
+    page decodes it and builds every node with ``textContent``.
+    """
+    text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 _CSS = """
@@ -902,85 +1027,67 @@ _CSS = """
 </style>
 """
 
+#: The page's renderer (``resources/map_renderer.js``): constant code. It reads the base64
+#: payload and builds every layer, popup, tooltip, the title box and the legend with DOM
+#: calls and ``textContent`` only.
+_RENDERER_JS = "map_renderer.js"
 
-_FULLSCREEN_SVG = (
-    '<svg width="16" height="16" viewBox="0 0 16 16" style="vertical-align:middle" '
-    'fill="none" stroke="#333" stroke-width="2"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/>'
-    "</svg>"
-)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_JS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _controls_element(m, layers: MapLayers, layer_objects: dict[str, Any]):
-    """A folium element adding the title box, legend, fullscreen control and the JS hook."""
+def _renderer_element(m, control, payload: Mapping[str, Any]):
+    """The folium element that carries the payload (base64) and the constant renderer."""
     from branca.element import MacroElement
+    from folium.elements import JSCSSMixin
     from folium.template import Template
 
-    class _Controls(MacroElement):
+    encoded = encode_payload(payload)
+    names = (m.get_name(), control.get_name())
+    if not _BASE64.match(encoded) or not all(_JS_NAME.match(n) for n in names):
+        raise InternalConsistencyError("map payload or element names are not inert text")
+    code = resources.files("geodemand").joinpath("resources", _RENDERER_JS).read_text("utf-8")
+    script = (
+        code.replace("__MAP__", names[0])
+        .replace("__CONTROL__", names[1])
+        .replace("__PAYLOAD__", encoded)
+    )
+
+    class _Renderer(JSCSSMixin, MacroElement):
+        # Leaflet.markercluster, linked like folium's MarkerCluster plugin (inlined on save)
+        default_js = [
+            (
+                "markerclusterjs",
+                "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/"
+                "leaflet.markercluster.js",
+            )
+        ]
+        default_css = [
+            (
+                "markerclustercss",
+                "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/"
+                "MarkerCluster.css",
+            ),
+            (
+                "markerclusterdefaultcss",
+                "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/"
+                "MarkerCluster.Default.css",
+            ),
+        ]
+        # the template's only variables are the constant CSS and the script built above
+        # from constant code, two element names and base64 text
         _template = Template(
-            """
-{% macro header(this, kwargs) %}"""
-            + _CSS
-            + """{% endmacro %}
-{% macro script(this, kwargs) %}
-(function () {
-    var map = {{ this.map_name }};
-    var box = L.DomUtil.create("div", "gd-title", map.getContainer());
-    box.innerHTML = {{ this.title_html|tojson }};
-    L.DomEvent.disableClickPropagation(box);
-    L.DomEvent.disableScrollPropagation(box);
-    var legend = L.control({position: "bottomright"});
-    legend.onAdd = function () {
-        var div = L.DomUtil.create("div", "gd-legend");
-        div.innerHTML = {{ this.legend_html|tojson }};
-        L.DomEvent.disableClickPropagation(div);
-        return div;
-    };
-    {% if this.has_legend %}legend.addTo(map);{% endif %}
-    var Fullscreen = L.Control.extend({
-        options: {position: "topleft"},
-        onAdd: function () {
-            var bar = L.DomUtil.create("div", "leaflet-bar");
-            var a = L.DomUtil.create("a", "gd-fullscreen", bar);
-            a.href = "#";
-            a.title = "Full screen";
-            a.setAttribute("role", "button");
-            a.innerHTML = {{ this.fullscreen_icon|tojson }};
-            L.DomEvent.on(a, "click", function (e) {
-                L.DomEvent.preventDefault(e);
-                var c = map.getContainer();
-                if (document.fullscreenElement) {
-                    document.exitFullscreen();
-                } else if (c.requestFullscreen) {
-                    c.requestFullscreen();
-                }
-            });
-            L.DomEvent.disableClickPropagation(bar);
-            return bar;
-        }
-    });
-    new Fullscreen().addTo(map);
-    document.addEventListener("fullscreenchange", function () { map.invalidateSize(); });
-    window.geodemandMap = {map: map, layers: {
-    {%- for key, name in this.layer_names %}
-        {{ key|tojson }}: {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
-    }};
-})();
-{% endmacro %}
-"""
+            "{% macro header(this, kwargs) %}{{ this.css }}{% endmacro %}"
+            "{% macro script(this, kwargs) %}{{ this.script }}{% endmacro %}"
         )
 
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
-            self._name = "GeodemandControls"
-            self.map_name = m.get_name()
-            self.title_html = title_html(layers)
-            self.legend_html = legend_html(layers)
-            self.has_legend = bool(self.legend_html)
-            self.layer_names = [(k, v.get_name()) for k, v in layer_objects.items()]
-            self.fullscreen_icon = _FULLSCREEN_SVG
+            self._name = "GeodemandRenderer"
+            self.css = _CSS
+            self.script = script
 
-    return _Controls()
+    return _Renderer()
 
 
 # ---------------------------------------------------------------------------- the map
@@ -1013,7 +1120,7 @@ def hotspot_map(
     repeat places as clustered markers with popups. The map also has a scale bar, a
     full-screen button and a title box with the period, window and data source (and a red
     "SYNTHETIC DATA" banner when ``synthetic``). See the module docstring for the input
-    contract and the escaping rule.
+    contract and the rule for untrusted text.
 
     Parameters
     ----------
@@ -1040,7 +1147,8 @@ def hotspot_map(
     -------
     folium.Map
         Save it with :func:`save_map`. Its ``geodemand_params`` attribute records the texts,
-        the layers drawn, the density units and the top of the colour scale.
+        the layers drawn, the density units and the top of the colour scale;
+        ``geodemand_payload`` holds the data the page renders.
     """
     layers = prepare_layers(
         title=title,
@@ -1064,7 +1172,12 @@ def hotspot_map(
 
 
 def render_folium(layers: MapLayers, *, tiles: str | None = "OpenStreetMap"):
-    """Render validated :class:`MapLayers` as a :class:`folium.Map`."""
+    """Render validated :class:`MapLayers` as a :class:`folium.Map`.
+
+    folium draws only the frame (map, tiles, scale bar, layer control, a pane for the density
+    image); every layer, popup, tooltip, the title and the legend are built in the page from
+    the base64 payload of :func:`map_payload` (see :func:`encode_payload`).
+    """
     import folium
 
     if isinstance(tiles, str) and tiles.strip().lower() == "none":
@@ -1083,140 +1196,14 @@ def render_folium(layers: MapLayers, *, tiles: str | None = "OpenStreetMap"):
     m.options["max_zoom"] = MAX_ZOOM
     # a page that asks for nothing it does not contain (no favicon request)
     m.get_root().header.add_child(folium.Element('<link rel="icon" href="data:,">'))
-    objects: dict[str, Any] = {}
-    if layers.neighbourhoods is not None:
-        objects["neighbourhoods"] = _boundary_layer(
-            layers.neighbourhoods, "neighbourhood", "Neighbourhoods", NEIGHBOURHOOD_COLOUR, 1.0
-        ).add_to(m)
-    if layers.lpus is not None:
-        objects["lpus"] = _boundary_layer(
-            layers.lpus, "lpu", "LPU boundaries", LPU_COLOUR, 2.5
-        ).add_to(m)
-    if layers.density is not None:
-        objects["density"] = _density_layer(m, layers.density)
-    if layers.hotspot_cells is not None:
-        objects["hotspots"] = _hotspot_layer(layers.hotspot_cells).add_to(m)
-    if layers.patrol_areas is not None:
-        objects["patrol_areas"] = _patrol_layer(layers.patrol_areas).add_to(m)
-    if layers.repeat_places is not None:
-        objects["repeat_places"] = _repeat_layer(layers.repeat_places).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[y0, x0], [y1, x1]])
-    m.add_child(_controls_element(m, layers, objects))
-    m.geodemand_params = dict(layers.params)
-    return m
-
-
-def _boundary_layer(gdf, column: str, name: str, colour: str, weight: float):
-    import folium
-
-    group = folium.FeatureGroup(name=escape_html(name))
-    data = to_geojson(gdf, {"name": [escape_html(format_value(v)) for v in gdf[column]]})
-    folium.GeoJson(
-        data,
-        name=escape_html(name),
-        style_function=lambda _f: {"color": colour, "weight": weight, "fill": False},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-    ).add_to(group)
-    return group
-
-
-def _density_layer(m, layer: DensityLayer):
-    import folium
-
-    overlay = density_overlay(layer)
     folium.map.CustomPane("geodemand-density", z_index=350, pointer_events=False).add_to(m)
-    name = f"Density ({layer.units})"
-    image = folium.raster_layers.ImageOverlay(
-        image=overlay.data_url(),
-        bounds=[list(overlay.bounds[0]), list(overlay.bounds[1])],
-        opacity=DENSITY_OPACITY,
-        name=escape_html(name),
-        pane="geodemand-density",
-        interactive=False,
-        zindex=1,
-    )
-    image.add_to(m)
-    return image
-
-
-def _hotspot_layer(cells):
-    import folium
-
-    group = folium.FeatureGroup(name="Gi* hot and cold spots")
-    patches = dissolve_bins(cells)
-    labels = [
-        f"{BIN_LABELS[b]} ({n} cell{'s' if n != 1 else ''})"
-        for b, n in zip(patches["bin"], patches["n_cells"], strict=True)
-    ]
-    props = {"bin": [int(b) for b in patches["bin"]], "label": [escape_html(t) for t in labels]}
-    data = to_geojson(patches, props)
-    folium.GeoJson(
-        data,
-        style_function=lambda f: {
-            "color": BIN_COLOURS[f["properties"]["bin"]],
-            "weight": 1.5,
-            "fillColor": BIN_COLOURS[f["properties"]["bin"]],
-            "fillOpacity": 0.35,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
-    ).add_to(group)
-    return group
-
-
-def _patrol_layer(areas):
-    import folium
-
-    group = folium.FeatureGroup(name="Patrol areas (numbered by rank)")
-    points = areas.geometry.representative_point().to_crs(WGS84)
-    for i in range(len(areas)):
-        row = areas.iloc[i]
-        rank = int(row["rank"])
-        popup_html = patrol_popup_html(row)
-        folium.GeoJson(
-            to_geojson(areas.iloc[[i]], {"rank": [rank]}),
-            style_function=lambda _f: {
-                "color": PATROL_COLOUR,
-                "weight": 3,
-                "fillColor": PATROL_COLOUR,
-                "fillOpacity": 0.08,
-            },
-            popup=folium.Popup(popup_html, parse_html=False, max_width=360),
-            tooltip=folium.Tooltip(f"Patrol area {rank}"),
-        ).add_to(group)
-        folium.Marker(
-            location=_latlon(points.iloc[i]),
-            icon=folium.DivIcon(
-                html=f"<div>{rank}</div>",
-                icon_size=(24, 24),
-                icon_anchor=(12, 12),
-                class_name="gd-rank-icon",
-            ),
-            popup=folium.Popup(popup_html, parse_html=False, max_width=360),
-        ).add_to(group)
-    return group
-
-
-def _repeat_layer(places):
-    import folium
-    from folium.plugins import MarkerCluster
-
-    cluster = MarkerCluster(name="Repeat places")
-    pts = places.geometry.to_crs(WGS84)
-    for i in range(len(places)):
-        row = places.iloc[i]
-        folium.CircleMarker(
-            location=_latlon(pts.iloc[i]),
-            radius=7,
-            color="#ffffff",
-            weight=1.5,
-            fill=True,
-            fill_color=REPEAT_COLOUR,
-            fill_opacity=0.9,
-            popup=folium.Popup(repeat_popup_html(row, i), parse_html=False, max_width=360),
-            tooltip=folium.Tooltip(escape_html(repeat_tooltip_text(row, i))),
-        ).add_to(cluster)
-    return cluster
+    control = folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    payload = map_payload(layers)
+    m.add_child(_renderer_element(m, control, payload))
+    m.geodemand_params = dict(layers.params)
+    m.geodemand_payload = payload
+    return m
 
 
 # ---------------------------------------------------------------------------- saving
@@ -1305,10 +1292,26 @@ def map_html(m, *, self_contained: bool = True) -> str:
     unused ones (Bootstrap, Font Awesome, awesome-markers) are dropped, so the page needs no
     network; a link to anything else raises :class:`GeodemandError`.
     """
-    page = m.get_root().render()
+    page = stable_element_ids(m.get_root().render())
     if not self_contained:
         return page
     return _TAG.sub(_inline_tag, page)
+
+
+_ELEMENT_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")
+
+
+def stable_element_ids(page: str) -> str:
+    """Replace folium's random element ids (32 hex digits) by ids numbered in page order.
+
+    Two renderings of the same map are then byte-identical.
+    """
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return seen.setdefault(match.group(0), f"{len(seen) + 1:032x}")
+
+    return _ELEMENT_ID.sub(number, page)
 
 
 def save_map(m, path: str | Path, *, self_contained: bool = True) -> Path:

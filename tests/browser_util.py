@@ -269,6 +269,18 @@ XSS_IMG = '<img src=x onerror="window.__xss=2">'
 XSS_TEMPLATE = "`${window.__xss=3}`"
 XSS_BREAKOUT = "</script><script>window.__xss=4</script>"
 XSS_PAYLOADS = (XSS_SCRIPT, XSS_IMG, XSS_TEMPLATE, XSS_BREAKOUT)
+#: Jinja payloads: an expression (rendered as 49 if text were compiled as a template) and a
+#: call that would create :data:`JINJA_PROBE` (code execution) if it ever ran.
+JINJA_PROBE = Path(tempfile.gettempdir()) / f"geodemand-jinja-probe-{os.getpid()}"
+JINJA_EXPR = "{{7*7}}"
+JINJA_EXEC = "{{ lipsum.__globals__['os'].makedirs('" + JINJA_PROBE.as_posix() + "') }}"
+JINJA_BLOCK = "{% for x in [1] %}{{ cycler.__init__.__globals__.os.getcwd() }}{% endfor %}"
+JINJA_PAYLOADS = (JINJA_EXPR, JINJA_EXEC, JINJA_BLOCK)
+#: The hostile texts of :func:`map_inputs`: each XSS payload followed by a Jinja payload.
+HOSTILE_TEXTS = tuple(
+    f"{x} {j}"
+    for x, j in zip(XSS_PAYLOADS, (JINJA_EXPR, JINJA_EXEC, JINJA_BLOCK, JINJA_EXPR), strict=True)
+)
 
 
 def map_inputs(hostile: bool = True) -> dict[str, Any]:
@@ -280,7 +292,7 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
     bin-3 cell, one bin -2 cell and one bin-0 cell); two LPUs; four neighbourhoods; four
     patrol areas (ranks 2, 1, 4, 3 in that row order; rank 3 is a two-part MultiPolygon) with
     every documented column; five repeat places. With ``hostile`` every free-text field
-    holds one of :data:`XSS_PAYLOADS`.
+    holds one of :data:`HOSTILE_TEXTS` (an XSS payload and a Jinja payload).
     """
     import geopandas as gpd
     import numpy as np
@@ -289,7 +301,7 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
 
     from geodemand.grid import Grid
 
-    bad = XSS_PAYLOADS if hostile else ("plain one", "plain two", "plain three", "plain four")
+    bad = HOSTILE_TEXTS if hostile else ("plain one", "plain two", "plain three", "plain four")
     grid = Grid(
         x_min=404000.0, y_min=285000.0, cell_size=100.0, n_cols=40, n_rows=30, crs="EPSG:27700"
     )

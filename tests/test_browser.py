@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from browser_util import (
+    JINJA_PAYLOADS,
+    JINJA_PROBE,
     XSS_IMG,
     XSS_PAYLOADS,
     XSS_SCRIPT,
@@ -177,8 +179,11 @@ def test_hostile_text_never_executes(page):
     # 4 patrol polygons + 4 rank labels, 5 places, 2 LPUs + 4 neighbourhoods + 3 Gi* patches
     assert [len(shown[k]) for k in ("patrol", "repeat", "tips", "bounds")] == [8, 5, 5, 9]
     texts = " ".join(t for v in shown.values() for t in v if t)
-    for payload in XSS_PAYLOADS:  # shown literally, as text
+    for payload in XSS_PAYLOADS + JINJA_PAYLOADS:  # shown literally, as text
         assert payload in texts, payload
+    title = page.browser.evaluate("document.querySelector('.gd-title').textContent")
+    assert "{{7*7}}" in title and "49" not in title  # never evaluated as a template
+    assert not JINJA_PROBE.exists()
     assert any(XSS_SCRIPT in t for t in shown["bounds"])  # LPU name tooltip
     assert any(XSS_IMG in t for t in shown["bounds"])  # neighbourhood name tooltip
     assert any(XSS_TEMPLATE in t for t in shown["repeat"])  # crime type in a popup

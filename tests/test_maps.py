@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from browser_util import XSS_IMG, XSS_PAYLOADS, XSS_TEMPLATE, map_inputs
+from browser_util import (
+    JINJA_PAYLOADS,
+    JINJA_PROBE,
+    XSS_IMG,
+    XSS_PAYLOADS,
+    XSS_TEMPLATE,
+    map_inputs,
+)
 from pyproj import Transformer
 
 import geodemand
@@ -31,16 +38,17 @@ from geodemand.maps import (
     BIN_COLOURS,
     DENSITY_CMAP,
     DensityLayer,
+    card_text,
     colour_density,
     density_overlay,
     dissolve_bins,
-    escape_html,
+    encode_payload,
     format_value,
     hotspot_map,
-    legend_html,
+    legend_text,
     legend_ticks,
     map_html,
-    patrol_popup_html,
+    patrol_card,
     prepare_layers,
     save_map,
     to_geojson,
@@ -70,18 +78,16 @@ def _children(element, cls):
     return out
 
 
-def _layer(m, name):
-    return next(g for g in _children(m, folium.FeatureGroup) if g.layer_name == name)
+def _spec(m, key):
+    """The payload's layer spec ``key`` (what the page renders)."""
+    return next(s for s in m.geodemand_payload["layers"] if s["key"] == key)
 
 
-# ---------------------------------------------------------------------------- text helpers
-def test_escape_html_neutralises_html_and_template_literals():
-    assert escape_html("<b>&\"'") == "&lt;b&gt;&amp;&quot;&#x27;"
-    assert escape_html("`${x}`\\") == "&#96;&#36;{x}&#96;&#92;"
-    assert escape_html(3.5) == "3.5"
-    for payload in XSS_PAYLOADS:
-        out = escape_html(payload)
-        assert not set(out) & set("<>`$\\\"'"), out
+def _decoded_payload(page: str) -> dict:
+    """The payload as the page's script decodes it (base64 of UTF-8 JSON)."""
+    found = re.search(r'atob\("([A-Za-z0-9+/=]*)"\)', page)
+    assert found, "no payload in the page"
+    return json.loads(base64.b64decode(found.group(1)).decode("utf-8"))
 
 
 def test_format_value():
@@ -231,11 +237,13 @@ def test_geojson_is_wgs84_lon_lat_rounded(plain):
 
 def test_every_geojson_layer_on_the_map_is_wgs84(plain):
     m = hotspot_map(**plain, tiles=None)
-    layers = _children(m, folium.GeoJson)
-    # 2 boundary layers + 1 Gi* layer + one per patrol area
-    assert len(layers) == 3 + len(plain["patrol_areas"])
+    layers = [spec for spec in m.geodemand_payload["layers"] if "data" in spec]
+    # 2 boundary layers + 1 Gi* layer + the patrol areas
+    keys = [spec["key"] for spec in layers]
+    assert keys == ["neighbourhoods", "lpus", "hotspots", "patrol_areas"]
+    assert len(_spec(m, "patrol_areas")["data"]["features"]) == len(plain["patrol_areas"])
     for layer in layers:
-        for feature in layer.data["features"]:
+        for feature in layer["data"]["features"]:
             xy = shapely.get_coordinates(shapely.geometry.shape(feature["geometry"]))
             assert np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90)
             assert np.all((xy[:, 1] > 52.4) & (xy[:, 1] < 52.6))
@@ -383,12 +391,12 @@ def test_colour_density_scale_and_transparency():
 
 def test_the_page_embeds_exactly_the_overlay_image(plain):
     m = hotspot_map(**plain, tiles=None)
-    overlay = _children(m, folium.raster_layers.ImageOverlay)
-    assert len(overlay) == 1
+    overlay = _spec(m, "density")
     expected = density_overlay(prepare_layers(**plain).density)
-    assert overlay[0].url == expected.data_url()
-    assert overlay[0].bounds == [list(expected.bounds[0]), list(expected.bounds[1])]
-    png = base64.b64decode(overlay[0].url.split(",", 1)[1])
+    assert overlay["url"] == expected.data_url()
+    assert overlay["bounds"] == [list(expected.bounds[0]), list(expected.bounds[1])]
+    assert _decoded_payload(map_html(m, self_contained=False)) == m.geodemand_payload
+    png = base64.b64decode(overlay["url"].split(",", 1)[1])
     from PIL import Image
 
     img = np.asarray(Image.open(io.BytesIO(png)))
@@ -405,18 +413,18 @@ def test_legend_ticks():
 def test_map_has_every_layer_control_and_title(plain):
     m = hotspot_map(**plain, tiles=None)
     page = map_html(m, self_contained=False)
-    names = [g.layer_name for g in _children(m, folium.FeatureGroup)]
-    assert names == [
-        "Neighbourhoods",
-        "LPU boundaries",
-        "Gi* hot and cold spots",
-        "Patrol areas (numbered by rank)",
+    payload = m.geodemand_payload
+    assert [(s["key"], s["name"]) for s in payload["layers"]] == [
+        ("neighbourhoods", "Neighbourhoods"),
+        ("lpus", "LPU boundaries"),
+        ("density", "Density (incidents per km²)"),
+        ("hotspots", "Gi* hot and cold spots"),
+        ("patrol_areas", "Patrol areas (numbered by rank)"),
+        ("repeat_places", "Repeat places"),
     ]
-    assert _children(m, folium.plugins.MarkerCluster)[0].layer_name == "Repeat places"
-    assert _children(m, folium.raster_layers.ImageOverlay)[0].layer_name == (
-        "Density (incidents per km²)"
-    )
     assert len(_children(m, folium.LayerControl)) == 1
+    # folium draws only the frame: no layer of its own carries data
+    assert _children(m, folium.GeoJson) == [] and _children(m, folium.Popup) == []
     assert m.geodemand_params["density_vmax"] == 500.0
     assert m.geodemand_params["layers"] == [
         "lpus",
@@ -428,74 +436,67 @@ def test_map_has_every_layer_control_and_title(plain):
     ]
     assert "L.control.scale()" in page
     assert "requestFullscreen" in page
-    assert "SYNTHETIC DATA" in page
-    for text in (
-        "Birmingham plain three",
-        "week 2025-W47 plain two",
-        "2023-11-24 to 2025-11-23 (2 years)",
-        "synthetic plain four",
-    ):
-        assert text in page
-    assert "Density (incidents per km\\u00b2)" in page  # in JSON inside the page's script
-    legend = legend_html(prepare_layers(**plain))
+    assert "SYNTHETIC DATA" in page  # the banner text is the renderer's own
+    title = payload["title"]
+    assert title["synthetic"] is True and title["title"] == "Birmingham plain three"
+    for text in ("week 2025-W47 plain two", "2023-11-24 to 2025-11-23 (2 years)"):
+        assert text in title["sub"]
+    assert "synthetic plain four" in title["sub"]
+    legend = legend_text(prepare_layers(**plain))
     assert "Density (incidents per km²)" in legend
     assert "Hot spot, 99 % confidence" in legend and "Cold spot, 95 % confidence" in legend
     assert "Cold spot, 99 % confidence" not in legend  # only the bins present
     assert "Patrol area (number = rank)" in legend and "Repeat place" in legend
-    ticks = re.findall(r'class="gd-tick" style="left:([0-9.]+)%">([^<]+)<', legend)
-    assert ticks == [(f"{v / 5:.2f}", f"{v:,}") for v in (0, 100, 200, 300, 400, 500)]
+    bar = next(item for item in payload["legend"] if "bar" in item)
+    assert bar["ticks"] == [[v / 5, f"{v:,}"] for v in (0, 100, 200, 300, 400, 500)]
     assert "window.geodemandMap" in page
-    not_synthetic = map_html(hotspot_map(**{**plain, "synthetic": False}, tiles=None))
-    assert "SYNTHETIC DATA" not in not_synthetic
+    not_synthetic = hotspot_map(**{**plain, "synthetic": False}, tiles=None)
+    assert not_synthetic.geodemand_payload["title"]["synthetic"] is False
 
 
 def test_patrol_areas_are_numbered_with_full_popups(plain):
     m = hotspot_map(**plain, tiles=None)
-    group = _layer(m, "Patrol areas (numbered by rank)")
-    icons = [i.options["html"] for i in _children(group, folium.DivIcon)]
-    assert icons == ["<div>1</div>", "<div>2</div>", "<div>3</div>", "<div>4</div>"]
-    popups = _children(group, folium.Popup)
-    assert len(popups) == 8  # each polygon and each number open the same popup
+    spec = _spec(m, "patrol_areas")
+    ranks = [f["properties"]["rank"] for f in spec["data"]["features"]]
+    assert ranks == [1, 2, 3, 4] and len(spec["labels"]) == 4
     row = prepare_layers(**plain).patrol_areas.iloc[0]  # rank 1
-    html_text = patrol_popup_html(row)
+    card = patrol_card(row)
+    assert spec["data"]["features"][0]["properties"]["card"] == card
+    assert card["title"] == "Patrol area 1"
+    text = card_text(card)
     for part in (
-        "<h4>Patrol area 1</h4>",
-        "<th>Area</th><td>PA-a</td>",
-        "<th>LPU</th><td>Birmingham West plain one</td>",
-        "<th>Neighbourhoods</th><td>Ladywood</td>",
-        "<th>score</th><td>0.93</td>",
+        "AreaPA-a",
+        "LPUBirmingham West plain one",
+        "NeighbourhoodsLadywood",
+        "score0.93",
         "Score breakdown",
-        "<th>demand</th><td>0.6</td>",
-        "<th>harm</th><td>0.25</td>",
-        "<th>plain two</th><td>0.08</td>",
-        "<th>Visits per day</th><td>4</td>",
-        "<th>Minutes per visit</th><td>15</td>",
-        "<th>Review date</th><td>2025-12-08</td>",
-        "<th>incidents</th><td>57</td>",
-        "<th>harm</th><td>2,345.2</td>",
-        "<th>top crime type</th><td>burglary</td>",
+        "demand0.6",
+        "harm0.25",
+        "plain two0.08",
+        "Visits per day4",
+        "Minutes per visit15",
+        "Review date2025-12-08",
+        "incidents57",
+        "harm2,345.2",
+        "top crime typeburglary",
     ):
-        assert part in html_text, part
-    order = [html_text.index(s) for s in ("Area", "Score breakdown", "Dosage", "Other")]
+        assert part in text, part
+    order = [text.index(s) for s in ("Area", "Score breakdown", "Dosage", "Other")]
     assert order == sorted(order)
-    page = map_html(m, self_contained=False)
-    assert html_text in page
 
 
 def test_repeat_places_are_clustered_markers_with_popups(plain):
     m = hotspot_map(**plain, tiles=None)
-    cluster = _children(m, folium.plugins.MarkerCluster)
-    assert len(cluster) == 1
-    markers = _children(cluster[0], folium.CircleMarker)
+    markers = _spec(m, "repeat_places")["markers"]
     assert len(markers) == 5
     expected = gpd.points_from_xy(
         plain["repeat_places"]["x"], plain["repeat_places"]["y"], crs="EPSG:27700"
     ).to_crs("EPSG:4326")
-    got = np.array([mk.location for mk in markers])
+    got = np.array([mk["at"] for mk in markers])
     np.testing.assert_allclose(got[:, 0], expected.y, atol=1e-6)
     np.testing.assert_allclose(got[:, 1], expected.x, atol=1e-6)
-    page = map_html(m, self_contained=False)
-    assert "On or near High Street" in page and "<th>count</th><td>9</td>" in page
+    texts = [card_text(mk["card"]) for mk in markers]
+    assert any("On or near High Street" in t and "count9" in t for t in texts)
     # a GeoDataFrame of points, or a CRS in attrs, works too
     gdf = gpd.GeoDataFrame(plain["repeat_places"].drop(columns=["x", "y"]), geometry=expected)
     assert len(prepare_layers(**{**plain, "repeat_places": gdf}).repeat_places) == 5
@@ -510,13 +511,59 @@ def test_hostile_text_is_escaped_everywhere(inputs):
     page = map_html(m)
     for payload in XSS_PAYLOADS:
         assert payload not in page, payload
-    assert "window.__xss=1</script>" not in page
-    assert "<img src=x" not in page
-    assert "${window.__xss" not in page
-    # escaped forms are there (popups: HTML entities; JSON strings: also \u-escaped)
-    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
-    assert "&#96;&#36;{window.__xss=3}&#96;" in page
-    assert "\\u0026lt;img src=x onerror=\\u0026quot;window.__xss=2\\u0026quot;\\u0026gt;" in page
+    assert "window.__xss" not in page and "<img src=x" not in page
+    # the texts travel as base64 and come back exactly, to be shown with textContent
+    decoded = json.dumps(_decoded_payload(page), ensure_ascii=False)
+    for payload in XSS_PAYLOADS + JINJA_PAYLOADS:
+        assert json.dumps(payload, ensure_ascii=False)[1:-1] in decoded, payload
+
+
+@pytest.mark.parametrize("payload", JINJA_PAYLOADS)
+@pytest.mark.parametrize(
+    "field",
+    ["title", "period", "window", "data_source", "lpu", "neighbourhood", "column", "value",
+     "label", "density_units"],
+)
+def test_template_syntax_in_any_text_is_never_evaluated(plain, field, payload):
+    """Jinja in any input text reaches the page as inert data: not rendered, not run."""
+    inputs = copy.deepcopy(plain)
+    if field in ("title", "period", "window", "data_source", "density_units"):
+        inputs[field] = f"x {payload} y"
+    elif field == "lpu":
+        inputs["lpus"].loc[0, "lpu"] = payload
+    elif field == "neighbourhood":
+        inputs["neighbourhoods"].loc[1, "neighbourhood"] = payload
+    elif field == "column":
+        inputs["patrol_areas"][payload] = 1
+    elif field == "value":
+        inputs["patrol_areas"]["top_crime_type"] = payload
+    else:
+        inputs["repeat_places"].loc[0, "label"] = payload
+    m = hotspot_map(**inputs, tiles=None)
+    shown = payload.replace("_", " ") if field == "column" else payload  # column labels
+    for page in (map_html(m), map_html(m, self_contained=False), m.get_root().render()):
+        assert payload not in page and shown not in page  # only base64 of it is in the page
+        decoded = json.dumps(_decoded_payload(page), ensure_ascii=False)
+        assert json.dumps(shown, ensure_ascii=False)[1:-1] in decoded
+    assert not JINJA_PROBE.exists()
+
+
+def test_the_page_template_parts_are_inert():
+    """The renderer script and the payload alphabet hold no template or markup syntax."""
+    from importlib import resources
+
+    code = resources.files("geodemand").joinpath("resources", "map_renderer.js").read_text()
+    for token in ("{{", "{%", "{#", "</script", "innerHTML", "eval(", "Function("):
+        assert token not in code, token
+    encoded = encode_payload({"t": "{{7*7}} </script> ${x} é"})
+    assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", encoded)
+
+
+def test_pages_are_byte_identical_between_renderings(plain):
+    """folium's random element ids are replaced by ids numbered in page order."""
+    first = map_html(hotspot_map(**plain, tiles=None))
+    second = map_html(hotspot_map(**plain, tiles=None))
+    assert first == second
 
 
 def test_tiles_option(plain):
@@ -551,15 +598,14 @@ def test_real_west_midlands_boundaries(wm_areas):
         synthetic=False,
         tiles=None,
     )
-    counts = {
-        g.layer_name: len(_children(g, folium.GeoJson)[0].data["features"])
-        for g in _children(m, folium.FeatureGroup)
-    }
+    counts = {s["name"]: len(s["data"]["features"]) for s in m.geodemand_payload["layers"]}
     assert counts == {
         "LPU boundaries": len(wm_areas.lpus),
         "Neighbourhoods": len(wm_areas.neighbourhoods),
     }
     assert counts["Neighbourhoods"] == 163
+    tips = [f["properties"]["tip"] for f in _spec(m, "lpus")["data"]["features"]]
+    assert tips == [str(v) for v in wm_areas.lpus["lpu"]]
 
 
 # ---------------------------------------------------------------------------- saving

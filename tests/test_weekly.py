@@ -114,3 +114,34 @@ def test_config_file_and_cli_errors(tmp_path, data_dir):
                                     "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 2 and "Atlantis" in res.output
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_template_syntax_in_file_names_and_fields_never_runs(tmp_path, data_dir):
+    """A crafted incident file (Jinja in its name and in every text field) runs no code."""
+    import base64
+
+    src = data_dir / "incidents/leicestershire/2021-11-leicestershire-street.csv.gz"
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False).head(3000)
+    exec_field = "{{ lipsum.__globals__.os.makedirs('pwned-field') }}"
+    for column in ("Location", "LSOA name", "Context", "Last outcome category"):
+        frame.loc[:300, column] = f"{exec_field} {{{{7*7}}}} <script>window.__xss=1</script>"
+    name = "{{ lipsum.__globals__.os.makedirs('pwned-name') }}.csv"
+    (tmp_path / "in").mkdir()
+    frame.to_csv(tmp_path / "in" / name, index=False)
+    bounds = data_dir / "boundaries" / "leicestershire"
+    proc = subprocess.run(
+        [sys.executable, "-m", "geodemand.cli", "-q", "weekly", "--incidents", "in",
+         "--lpu-boundaries", str(bounds / "lpus.geojson"),
+         "--neighbourhood-boundaries", str(bounds / "neighbourhoods.geojson"),
+         "--tiles", "none", "--out", "maps"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "pwned-field").exists() and not (tmp_path / "pwned-name").exists()
+    [bundle] = [p for p in (tmp_path / "maps").iterdir() if p.is_dir()]
+    for page in bundle.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "lipsum" not in html and "{{7*7}}" not in html
+        encoded = re.search(r'atob\("([A-Za-z0-9+/=]*)"\)', html).group(1)
+        payload = json.loads(base64.b64decode(encoded).decode("utf-8"))
+        assert name in payload["title"]["sub"]  # the file name is shown literally
