@@ -74,7 +74,7 @@ def _setup(n: int, bench_name: str, esda_kwargs: dict) -> dict:
 
 # ---------------------------------------------------------------------------- analytic
 def _ours_analytic(data):
-    from geodemand.hotspots import gistar
+    from geodemand.engines.hotspots import gistar
 
     return gistar(data["counts"])
 
@@ -101,7 +101,7 @@ SEED = 12345
 
 
 def _ours_perm(data):
-    from geodemand.hotspots import gistar
+    from geodemand.engines.hotspots import gistar
 
     return gistar(data["counts"], permutations=R, seed=SEED)
 

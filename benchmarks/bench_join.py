@@ -1,4 +1,4 @@
-"""Area join: geodemand.areas.label_points against geopandas.sjoin (same tie rule).
+"""Area join: geodemand.ingest.areas.label_points against geopandas.sjoin (same tie rule).
 
 Points are clustered like incidents: drawn from real police.uk map points with 50 m jitter,
 plus 10 % spread uniformly over the layer's extent. The peer is
@@ -37,7 +37,7 @@ def _points(layer: gpd.GeoDataFrame, incidents: Path, n: int, seed: int):
 
 
 def _setup(layer_path: Path, incidents: Path, n: int):
-    from geodemand.areas import read_areas
+    from geodemand.ingest.areas import read_areas
 
     layer = read_areas(layer_path, lpu_field="neighbourhood").lpus
     x, y = _points(layer, incidents, n, seed=7)
@@ -47,7 +47,7 @@ def _setup(layer_path: Path, incidents: Path, n: int):
 
 
 def _ours(d):
-    from geodemand.areas import label_points
+    from geodemand.ingest.areas import label_points
 
     return label_points(d["x"], d["y"], d["layer"])
 

@@ -89,7 +89,7 @@ def _setup(n: int) -> dict:
 
 def _ours(key: str):
     def run(data: dict):
-        from geodemand.nearrepeat import knox
+        from geodemand.engines.nearrepeat import knox
 
         with PeakRSS() as mem:
             result = knox(data["frame"], space_bands=SPACE, time_bands=TIME,
@@ -121,7 +121,7 @@ def naive_table(x: np.ndarray, y: np.ndarray, t_min: np.ndarray) -> np.ndarray:
 
 
 def _naive_setup(data: dict, n: int) -> dict:
-    from geodemand.nearrepeat import knox_permutation
+    from geodemand.engines.nearrepeat import knox_permutation
 
     return {**data, "perm1": knox_permutation(len(data["x"]), SEED, 1)}
 

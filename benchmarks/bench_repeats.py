@@ -30,7 +30,7 @@ _STATS: dict[str, float] = {}
 
 def _setup(n: int) -> dict:
     from geodemand import synthetic_incidents
-    from geodemand.harm import harm_weights
+    from geodemand.demand.harm import harm_weights
 
     frame = synthetic_incidents(n, seed=7).frame
     keep = ["incident_id", "occurred", "date_precision", "crime_type", "x", "y",
@@ -50,7 +50,7 @@ def _measured(key: str, fn):
 
 
 def _ours(data: dict):
-    from geodemand.repeats import repeat_locations
+    from geodemand.engines.repeats import repeat_locations
 
     return _measured("ours", lambda: repeat_locations(data["frame"], harm=data["harm"]))
 

@@ -68,7 +68,7 @@ class _PeakRSS:
 
 
 def _setup(n: int) -> dict:
-    from geodemand import synth
+    from geodemand.ingest import synth
 
     t0 = time.perf_counter()
     synth.load_calibration()  # cached for the process
@@ -81,7 +81,7 @@ def _setup(n: int) -> dict:
 
 
 def _ours(d: dict) -> dict:
-    from geodemand.synth import synthetic_incidents, write_synthetic
+    from geodemand.ingest.synth import synthetic_incidents, write_synthetic
 
     with _PeakRSS() as mem:
         table = synthetic_incidents(d["n"], seed=0)

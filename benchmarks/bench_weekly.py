@@ -16,14 +16,14 @@ DEMO_INCIDENTS = 602_064
 
 
 def _setup(n: int) -> dict:
-    from geodemand.weekly import WeeklyConfig
+    from geodemand.jobs.weekly import WeeklyConfig
 
     out = tempfile.mkdtemp(prefix="geodemand-bench-weekly-")
     return {"config": WeeklyConfig(out=out, tiles="none")}
 
 
 def _ours(data: dict):
-    from geodemand.weekly import run_weekly
+    from geodemand.jobs.weekly import run_weekly
 
     return run_weekly(data["config"], quiet=True)
 

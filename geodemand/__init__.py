@@ -1,7 +1,31 @@
 """geodemand: police demand and hot-spot analysis for places, not people.
 
+The flow runs one way, one sub-package per stage::
+
+    ingest -> demand -> engines -> decide -> evaluate -> outputs -> jobs -> cli
+
+Quickstart (in a notebook or plain Python)::
+
+    import geodemand as gd
+
+    incidents = gd.read_incidents("data/incidents/leicestershire/")  # or a GeoDataFrame
+    areas = gd.read_areas("data/boundaries/leicestershire/lpus.geojson",
+                          "data/boundaries/leicestershire/neighbourhoods.geojson")
+    incidents = gd.assign_areas(incidents, areas)
+    surface = gd.kde(incidents, bandwidth_m=250, cell_size_m=50)   # KDEResult
+    surface.plot()                                                 # matplotlib Axes
+    hot = gd.gistar(incidents, cell_size_m=250)                    # GiStarResult, FDR q-values
+    ranking = gd.rank_targets(incidents)                           # TargetRanking
+    ranking.top(10)
+
+    gd.run_weekly(gd.WeeklyConfig(out="maps"))                     # the whole weekly bundle
+
+Lon/lat input is projected (EPSG:27700 in Great Britain, else the data's UTM zone) and the
+choice is announced. Announcements of automatic choices are shown by default; silence them
+with :func:`quiet` (or ``quiet=True`` where a function offers it).
+
 Public names are imported lazily so that ``import geodemand`` and the command-line interface
-stay fast; ``geodemand.kde`` etc. load their engine on first use.
+stay fast; ``geodemand.kde`` etc. load their stage on first use.
 """
 
 from __future__ import annotations
@@ -9,50 +33,79 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from geodemand._version import __version__
 
 _EXPORTS = {
+    # foundations
     "GeodemandError": "geodemand.errors",
     "InputFormatError": "geodemand.errors",
     "InvalidParameterError": "geodemand.errors",
     "BoundaryError": "geodemand.errors",
     "GridTooLargeError": "geodemand.errors",
-    "read_incidents": "geodemand.incidents",
-    "IncidentTable": "geodemand.incidents",
-    "ColumnMapping": "geodemand.incidents",
-    "read_areas": "geodemand.areas",
-    "assign_areas": "geodemand.areas",
-    "Areas": "geodemand.areas",
     "Grid": "geodemand.grid",
-    "harm_weights": "geodemand.harm",
-    "normalise_crime_type": "geodemand.harm",
-    "crime_types": "geodemand.harm",
-    "kde": "geodemand.density",
-    "KDEResult": "geodemand.density",
-    "write_raster": "geodemand.raster",
-    "repeat_locations": "geodemand.repeats",
-    "concentration": "geodemand.repeats",
-    "knox": "geodemand.nearrepeat",
-    "plot_knox": "geodemand.nearrepeat",
-    "top_places": "geodemand.repeats",
-    "plot_concentration": "geodemand.repeats",
-    "gistar": "geodemand.hotspots",
-    "gistar_areas": "geodemand.hotspots",
-    "emerging_hotspots": "geodemand.hotspots",
-    "period_change": "geodemand.hotspots",
-    "synthetic_incidents": "geodemand.synth",
-    "rank_targets": "geodemand.targets",
-    "patrol_areas": "geodemand.patrol",
-    "write_patrol_areas": "geodemand.patrol",
-    "hotspot_map": "geodemand.maps",
-    "save_map": "geodemand.maps",
-    "hotspot_png": "geodemand.static_map",
-    "hotspot_figure": "geodemand.static_map",
-    "run_weekly": "geodemand.weekly",
-    "backtest": "geodemand.backtesting",
-    "intervention_effect": "geodemand.intervention",
-    "ytd_vs_milestones": "geodemand.intervention",
-    "capture_metrics": "geodemand.evaluate",
+    "quiet": "geodemand._announce",
+    # ingest
+    "read_incidents": "geodemand.ingest.incidents",
+    "IncidentTable": "geodemand.ingest.incidents",
+    "ColumnMapping": "geodemand.ingest.readers",
+    "read_areas": "geodemand.ingest.areas",
+    "assign_areas": "geodemand.ingest.areas",
+    "Areas": "geodemand.ingest.areas",
+    "write_incidents": "geodemand.ingest.write",
+    "synthetic_incidents": "geodemand.ingest.synth",
+    # demand
+    "harm_weights": "geodemand.demand.harm",
+    "HarmTable": "geodemand.demand.harm",
+    "normalise_crime_type": "geodemand.ingest.vocabulary",
+    "crime_types": "geodemand.ingest.vocabulary",
+    "Period": "geodemand.demand.periods",
+    "parse_period": "geodemand.demand.periods",
+    # engines
+    "kde": "geodemand.engines.density",
+    "KDEResult": "geodemand.engines.density",
+    "gistar": "geodemand.engines.hotspots",
+    "gistar_areas": "geodemand.engines.hotspots",
+    "GiStarResult": "geodemand.engines.hotspots",
+    "emerging_hotspots": "geodemand.engines.emerging",
+    "EmergingResult": "geodemand.engines.emerging",
+    "period_change": "geodemand.engines.period_change",
+    "PeriodChangeResult": "geodemand.engines.period_change",
+    "repeat_locations": "geodemand.engines.repeats",
+    "top_places": "geodemand.engines.repeats",
+    "concentration": "geodemand.engines.repeats",
+    "ConcentrationResult": "geodemand.engines.repeats",
+    "plot_concentration": "geodemand.engines.repeats",
+    "knox": "geodemand.engines.nearrepeat",
+    "KnoxResult": "geodemand.engines.nearrepeat",
+    "plot_knox": "geodemand.engines.nearrepeat",
+    # decide
+    "rank_targets": "geodemand.decide.targets",
+    "TargetRanking": "geodemand.decide.targets",
+    "patrol_areas": "geodemand.decide.patrol",
+    "PatrolPlan": "geodemand.decide.patrol",
+    # evaluate
+    "capture_metrics": "geodemand.evaluate.metrics",
+    "hit_rate": "geodemand.evaluate.metrics",
+    "pai": "geodemand.evaluate.metrics",
+    "pei_star": "geodemand.evaluate.metrics",
+    "rri": "geodemand.evaluate.metrics",
+    "backtest": "geodemand.evaluate.backtesting",
+    "BacktestResult": "geodemand.evaluate.backtesting",
+    "intervention_effect": "geodemand.evaluate.intervention",
+    "InterventionResult": "geodemand.evaluate.intervention",
+    "ytd_vs_milestones": "geodemand.evaluate.intervention",
+    # outputs
+    "write_raster": "geodemand.outputs.raster",
+    "write_patrol_areas": "geodemand.outputs.vector",
+    "MapLayers": "geodemand.outputs.maps.layers",
+    "hotspot_map": "geodemand.outputs.maps.web",
+    "save_map": "geodemand.outputs.maps.web",
+    "hotspot_png": "geodemand.outputs.maps.png",
+    "hotspot_figure": "geodemand.outputs.maps.png",
+    # jobs
+    "run_weekly": "geodemand.jobs.weekly",
+    "WeeklyConfig": "geodemand.jobs.weekly",
+    "WeeklyResult": "geodemand.jobs.weekly",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -5,7 +5,7 @@ Run from anywhere::
     python scripts/build_demo_history.py
 
 It writes ``data/incidents/west-midlands-synthetic/west-midlands-synthetic-2y.parquet``
-(two years of synthetic West Midlands incidents, see :func:`geodemand.synth.demo_history`)
+(two years of synthetic West Midlands incidents, see :func:`geodemand.ingest.synth.demo_history`)
 atomically, then ``README.md`` beside it with the generator version, parameters, row count,
 measured summary figures and the file's SHA-256. The incidents depend only on the generator
 version, the seed and the calibration file; the file's bytes also depend on the pyarrow
@@ -24,7 +24,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from geodemand._atomic import write_text_atomic
-from geodemand.synth import (
+from geodemand.ingest.synth import (
     DEFAULT_CALIBRATION,
     DEMO_MONTHS,
     DEMO_SEED,
@@ -35,7 +35,7 @@ from geodemand.synth import (
 
 README = """# Synthetic demo history (not real data)
 
-`{name}` holds **synthetic** incidents made by `geodemand.synth`; no row is a real crime.
+`{name}` holds **synthetic** incidents made by `geodemand.ingest.synth`; no row is a real crime.
 Every row has `synthetic = true`, and the GeoParquet metadata has `geodemand:synthetic = true`
 and the generator's parameters under `geodemand:params`. `geodemand.read_incidents` flags it
 as synthetic.
@@ -47,14 +47,14 @@ as synthetic.
   (SHA-256 `{cal_sha}`): {cal_n:,} incidents inside the LPUs ({clipped} outside were not
   used). Places are its real map points, drawn with their real frequencies per crime type;
   n = {months} x the calibration month, i.e. the real force's monthly volume.
-- Generator: `geodemand.synth` version {version} (time profiles `{profiles}`), seed {seed},
+- Generator: `geodemand.ingest.synth` version {version} (time profiles `{profiles}`), seed {seed},
   near-repeat branching ratios {branching}, radius {radius:g} m, delay scale
   {delay:g} days, at most {max_delay} days.
 - Measured on this file: the top 5 % of places hold {top5:.1%} of incidents (the real
   month: 22.2%); near-repeat offspring {offspring}.
 - File: {size:.1f} MB, SHA-256 `{sha}`, written by pyarrow {pyarrow}.
 
-Regenerate with `python scripts/build_demo_history.py`; `geodemand.synth.demo_history_path()`
+Regenerate with `python scripts/build_demo_history.py`; `geodemand.ingest.synth.demo_history_path()`
 returns this file, or regenerates it (here, or in `~/.cache/geodemand` if this folder is not
 writable) when it is missing or was made by another generator version or calibration.
 """

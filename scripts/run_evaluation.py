@@ -59,9 +59,9 @@ def command_line(name: str, spec: dict, out: Path) -> str:
 
 
 def run(name: str, spec: dict, out: Path) -> None:
-    from geodemand.areas import assign_areas, read_areas
-    from geodemand.backtesting import backtest
-    from geodemand.incidents import read_incidents
+    from geodemand.evaluate.backtesting import backtest
+    from geodemand.ingest.areas import assign_areas, read_areas
+    from geodemand.ingest.incidents import read_incidents
 
     print(f"\n## {name}\n(from the repository root:)\n"
           f"{command_line(name, spec, out)}\n", flush=True)

@@ -25,7 +25,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def wm_areas():
-    from geodemand.areas import read_areas
+    from geodemand.ingest.areas import read_areas
 
     b = DATA / "boundaries" / "west-midlands"
     return read_areas(b / "lpus.geojson", b / "neighbourhoods.geojson")

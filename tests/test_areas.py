@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 import geodemand as gd
-from geodemand.areas import OUTSIDE, PolygonIndex, label_points, read_areas
 from geodemand.errors import BoundaryError
+from geodemand.ingest.areas import OUTSIDE, PolygonIndex, label_points, read_areas
 
 
 def sjoin_reference(x: np.ndarray, y: np.ndarray, polygons: gpd.GeoDataFrame) -> np.ndarray:

@@ -11,9 +11,9 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from geodemand.backtesting import backtest, build_units, make_folds
 from geodemand.errors import InvalidParameterError
-from geodemand.evaluate import capture_metrics
+from geodemand.evaluate.backtesting import backtest, build_units, make_folds
+from geodemand.evaluate.metrics import capture_metrics
 from geodemand.grid import Grid
 
 X0, Y0, SIDE = 400_000.0, 300_000.0, 4_000.0
@@ -285,7 +285,7 @@ def test_bad_inputs(frame):
 
 
 def test_cli_writes_the_bundle(tmp_path):
-    from geodemand.commands.evaluate import command
+    from geodemand.cli.commands.evaluate import command
 
     f = synthetic(seed=3, months=5, per_month=150)
     csv = tmp_path / "incidents.csv"
@@ -366,8 +366,8 @@ def test_real_leicestershire_burglary_two_folds():
 
 def test_package_name_calls_the_function_after_submodule_import(frame):
     import geodemand
-    import geodemand.backtesting  # the module has its own name: no clash with the function
+    import geodemand.evaluate.backtesting  # the module has its own name: no clash with the function
 
     res = geodemand.backtest(frame, grid=GRID, n_folds=1, window=2, methods=["naive"])
     assert res.params["n_folds"] == 1 and set(res.folds["method"]) == {"naive"}
-    assert geodemand.intervention_effect.__module__ == "geodemand.intervention"
+    assert geodemand.intervention_effect.__module__ == "geodemand.evaluate.intervention"

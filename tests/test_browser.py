@@ -29,7 +29,7 @@ from browser_util import (
 )
 
 import geodemand
-from geodemand.maps import PATROL_COLOUR, save_map
+from geodemand.outputs.maps.web import PATROL_COLOUR, save_map
 
 VIEWPORT = (1200, 900)
 

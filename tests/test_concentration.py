@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
+from geodemand.engines.repeats import concentration, plot_concentration, repeat_locations
 from geodemand.errors import InvalidParameterError
-from geodemand.harm import normalise_crime_type
-from geodemand.repeats import concentration, plot_concentration, repeat_locations
+from geodemand.ingest.vocabulary import normalise_crime_type
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -130,10 +130,15 @@ def test_per_group_and_weights_from_places():
         concentration(places, weight="cost")
 
 
-def test_plot_is_written_atomically(tmp_path):
+def test_plot_returns_a_figure_and_is_written_atomically(tmp_path):
+    import matplotlib.pyplot as plt
+
     res = concentration(pd.Series([5, 3, 1, 1, 0]))
-    path = plot_concentration(res, tmp_path / "c.png", title="test")
+    fig = plot_concentration(res, tmp_path / "c.png", title="test")
+    assert fig.axes[0].get_title() == "test" and plt.get_fignums() == []  # no pyplot state
+    path = tmp_path / "c.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_concentration(res).axes  # a path is optional
     assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
     with pytest.raises(InvalidParameterError, match="unknown group"):
         plot_concentration(res, tmp_path / "d.png", groups=["nowhere"])

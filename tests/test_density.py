@@ -1,4 +1,4 @@
-"""Tests of geodemand.density (kernel density engine).
+"""Tests of geodemand.engines.density (kernel density engine).
 
 The exact mode is checked against ``reference_kde`` below, a slow, obviously-correct twin in
 plain numpy (a Python loop over points; each point's kernel evaluated at cell centres), and
@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 import geodemand
-from geodemand.density import ANALYTIC_CONSTANTS, KERNELS, kde, rule_of_thumb_bandwidth
+from geodemand.engines.density import ANALYTIC_CONSTANTS, KERNELS, kde, rule_of_thumb_bandwidth
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.grid import Grid
 
@@ -161,7 +161,7 @@ def test_analytic_constants_derived_independently():
 def test_independent_of_thread_count(pts, small_grid, method, monkeypatch):
     import numba
 
-    import geodemand.density as dens
+    import geodemand.engines.density as dens
 
     monkeypatch.setattr(dens, "_POINTS_PER_CHUNK", 50)  # several chunks even for 300 points
     before = numba.get_num_threads()
@@ -177,7 +177,7 @@ def test_independent_of_thread_count(pts, small_grid, method, monkeypatch):
 
 def test_exact_many_chunks_equals_reference(monkeypatch):
     """Force many chunks so chunk buffers overlap and are reduced; result must not change."""
-    import geodemand.density as dens
+    import geodemand.engines.density as dens
 
     p = _clustered(400, seed=5)
     grid = Grid.for_points(p[:, 0], p[:, 1], CRS, 30.0, padding=200.0)
@@ -335,7 +335,7 @@ def test_auto_method_is_announced(pts, caplog):
         coarse = kde(many, bandwidth=60.0, cell_size=25.0, crs=CRS)
     assert coarse.params["method"] == "exact"  # h under 4 cells: binning too coarse
     # many points on a huge grid: the FFT over 1e8 cells costs more than the kernels
-    from geodemand.density import _choose_method, estimated_seconds
+    from geodemand.engines.density import _choose_method, estimated_seconds
 
     huge = Grid(X0, Y0, 25.0, 10_000, 10_000, CRS)
     t_exact, t_binned = estimated_seconds(1_000_000, 200.0, huge)
@@ -405,7 +405,7 @@ def test_input_frame_not_mutated_and_crs_from_attrs(pts):
 
 
 def test_harm_weights(pts):
-    from geodemand.harm import harm_weights
+    from geodemand.demand.harm import harm_weights
 
     table = harm_weights()
     types = table.frame["crime_type"].to_numpy()
@@ -583,7 +583,7 @@ def test_public_name():
 def test_incident_table_with_harm_and_decay():
     """An IncidentTable from read_incidents: crs from the table, harm weights from
     crime_type, exponential decay from occurred (month precision) to the latest month."""
-    from geodemand.harm import harm_weights
+    from geodemand.demand.harm import harm_weights
 
     folder = DATA / "police_uk" / "leicestershire"
     table = geodemand.read_incidents(

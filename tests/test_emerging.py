@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geodemand.emerging import (
+import geodemand
+from geodemand.engines.emerging import (
     PATTERNS,
     SIMPLE_PATTERNS,
     classify_patterns,
@@ -25,9 +26,9 @@ from geodemand.emerging import (
     mann_kendall,
     space_time_cube,
 )
+from geodemand.engines.hotspots import gistar
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
-from geodemand.hotspots import gistar
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 
@@ -316,10 +317,6 @@ def test_too_few_periods_and_bad_cube():
 
 
 def test_write_pattern_raster(tmp_path):
-    try:
-        from geodemand import raster  # noqa: F401
-    except ImportError:
-        pytest.skip("geodemand.raster (the shared GeoTIFF writer) is not there yet")
     import rasterio
 
     cube = constructed_cube()
@@ -327,7 +324,7 @@ def test_write_pattern_raster(tmp_path):
     mask = np.ones(cube.shape[1:], dtype=bool)
     mask[0, 0] = False
     res = emerging_hotspots(cube, grid=grid, mask=mask)
-    path = res.write_raster(tmp_path / "patterns.tif")
+    path = geodemand.write_raster(res, tmp_path / "patterns.tif")
     with rasterio.open(path) as src:
         band = src.read(1)
         assert np.isnan(band[0, 0])

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linprog
 
 from geodemand.errors import InvalidParameterError
-from geodemand.evaluate import (
+from geodemand.evaluate.metrics import (
     capture_metrics,
     hit_rate,
     max_capture,

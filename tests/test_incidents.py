@@ -11,7 +11,7 @@ import pytest
 
 import geodemand as gd
 from geodemand.errors import InputFormatError
-from geodemand.incidents import CANONICAL_COLUMNS, REASONS
+from geodemand.ingest.incidents import CANONICAL_COLUMNS, REASONS
 
 STREET_HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,"
@@ -87,7 +87,7 @@ def test_west_midlands_2011_old_format(shared):
 
 
 def test_west_midlands_2011_per_district_counts(shared):
-    from geodemand.areas import assign_areas, read_areas
+    from geodemand.ingest.areas import assign_areas, read_areas
 
     table = gd.read_incidents(
         shared / "police_uk/west_midlands/2011-02-west-midlands-street.csv.gz"

@@ -12,7 +12,7 @@ import shapely
 from scipy.stats import hypergeom
 
 from geodemand.errors import InvalidParameterError
-from geodemand.intervention import (
+from geodemand.evaluate.intervention import (
     conditional_test,
     displacement_measures,
     intervention_effect,

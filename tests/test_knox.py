@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geodemand.engines.nearrepeat import KnoxResult, event_days, knox, knox_permutation, plot_knox
 from geodemand.errors import InvalidParameterError
-from geodemand.nearrepeat import KnoxResult, event_days, knox, knox_permutation, plot_knox
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REF = DATA / "reference_results"
-KNOX = importlib.import_module("geodemand.nearrepeat")
+KNOX = importlib.import_module("geodemand.engines.nearrepeat")
 
 
 # --------------------------------------------------------------------------- reference twin
@@ -444,7 +444,9 @@ def test_outputs_table_frame_and_heat_map(tmp_path):
     assert list(res.table("observed").index) == list(res.space_labels)
     with pytest.raises(InvalidParameterError):
         res.table("nonsense")
-    png = plot_knox(res, tmp_path / "sub" / "knox.png")
+    fig = plot_knox(res, tmp_path / "sub" / "knox.png")
+    assert fig.axes[0].get_xlabel() == "time between events"
+    png = tmp_path / "sub" / "knox.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in png.parent.iterdir()] == ["knox.png"]  # no temp file left
 
@@ -474,7 +476,7 @@ def test_larger_clustered_data_in_several_blocks_agrees_with_brute_force():
 def test_knox_command_writes_table_and_heat_map(tmp_path):
     from click.testing import CliRunner
 
-    from geodemand.commands.knox import command
+    from geodemand.cli.commands.knox import command
 
     memphis = DATA / "incidents" / "memphis" / "memphis_robberies_2019.csv"
     out = tmp_path / "out"
@@ -498,8 +500,8 @@ def test_knox_command_writes_table_and_heat_map(tmp_path):
 
 def test_geodemand_knox_is_the_function_after_importing_the_module():
     import geodemand
-    import geodemand.nearrepeat  # its own name: importing it cannot rebind geodemand.knox
+    import geodemand.engines.nearrepeat  # its own name: importing it cannot rebind geodemand.knox
 
-    assert geodemand.knox is geodemand.nearrepeat.knox
+    assert geodemand.knox is geodemand.engines.nearrepeat.knox
     res = geodemand.knox(([0.0, 1.0, 5.0], [0.0, 0.0, 0.0], [0.0, 1.0, 2.0]), permutations=2)
     assert isinstance(res, KnoxResult) and res.observed.sum() == 3

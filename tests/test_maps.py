@@ -1,4 +1,4 @@
-"""The hot-spot maps: folium page (geodemand.maps) and static PNG (geodemand.static_map).
+"""The hot-spot maps: the folium page (outputs.maps.web) and the static PNG (outputs.maps.png).
 
 Inputs are built by hand in tests/browser_util.py (``map_inputs``): the maps only render.
 The browser behaviour of the page is tested in tests/test_browser.py.
@@ -34,7 +34,8 @@ from pyproj import Transformer
 import geodemand
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.grid import Grid
-from geodemand.maps import (
+from geodemand.outputs.maps.png import hotspot_figure, hotspot_png, nice_length
+from geodemand.outputs.maps.web import (
     BIN_COLOURS,
     DENSITY_CMAP,
     DensityLayer,
@@ -53,7 +54,6 @@ from geodemand.maps import (
     save_map,
     to_geojson,
 )
-from geodemand.static_map import hotspot_figure, hotspot_png, nice_length
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -272,7 +272,7 @@ def test_dissolve_bins_merges_touching_cells_of_one_bin(plain):
 
 def test_dissolve_on_the_lattice_equals_the_geos_union():
     """Reference twin: the rasterised path against shapely.union_all on random bins."""
-    from geodemand.maps import _dissolve_by_union
+    from geodemand.outputs.maps.layers import _dissolve_by_union
 
     grid = Grid(
         x_min=400_000.1, y_min=280_000.3, cell_size=37.5, n_cols=60, n_rows=45, crs="EPSG:27700"

@@ -1,4 +1,4 @@
-"""Tests of geodemand.period_change: the exact conditional binomial test against scipy."""
+"""Tests of geodemand.engines.period_change: the exact conditional binomial test against scipy."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from geodemand.engines.period_change import binomial_change_pvalues, period_change
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
-from geodemand.hotspots import period_change
-from geodemand.period_change import binomial_change_pvalues
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from geodemand.demand.periods import choose_period, month_period, parse_period, week_period
 from geodemand.errors import InvalidParameterError
-from geodemand.periods import choose_period, month_period, parse_period, week_period
 
 
 def test_iso_weeks_and_months():

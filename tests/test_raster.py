@@ -1,4 +1,4 @@
-"""Tests of geodemand.raster.write_raster (GeoTIFF output)."""
+"""Tests of geodemand.outputs.raster.write_raster (GeoTIFF output)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import rasterio
 import shapely
 
 import geodemand
-from geodemand.density import kde
+from geodemand.engines.density import kde
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
-from geodemand.raster import write_raster
+from geodemand.outputs.raster import write_raster
 
 CRS = "EPSG:27700"
 
@@ -56,7 +56,7 @@ def test_roundtrip_kde_result(result, tmp_path):
 
 
 def test_method_on_result(result, tmp_path):
-    path = result.write_raster(tmp_path / "d.tif", tags={"period": "2021-W05"})
+    path = write_raster(result, tmp_path / "d.tif", tags={"period": "2021-W05"})
     with rasterio.open(path) as src:
         assert src.tags()["period"] == "2021-W05"
 

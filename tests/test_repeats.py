@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from geodemand._kernels import repeats as kern
+from geodemand.demand.harm import HarmTable, harm_weights
+from geodemand.engines.repeats import repeat_locations, top_places
 from geodemand.errors import InvalidParameterError
-from geodemand.harm import HarmTable, harm_weights
-from geodemand.repeats import repeat_locations, top_places
 
 TYPES = ["burglary", "robbery", "shoplifting", "violence-and-sexual-offences", "drugs"]
 

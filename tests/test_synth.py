@@ -17,9 +17,9 @@ from scipy.spatial import cKDTree
 from scipy.stats import chisquare
 
 import geodemand as gd
-from geodemand import synth
 from geodemand.errors import InputFormatError, InvalidParameterError
-from geodemand.incidents import CANONICAL_COLUMNS
+from geodemand.ingest import synth
+from geodemand.ingest.incidents import CANONICAL_COLUMNS
 
 WM_MONTH = "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"
 
@@ -266,7 +266,7 @@ def test_knox_pairs_brute_force_in_a_bounded_region(two_years):
 
 def test_knox_engine_agrees_with_the_brute_force_count(two_years):
     """geodemand.knox's observed count at [0, 200) m x [0, 7) days equals brute force."""
-    import geodemand.nearrepeat as knox
+    import geodemand.engines.nearrepeat as knox
     f = two_years.frame
     burg = f[f["crime_type"] == "burglary"]
     box = (burg["x"].between(404_000, 410_000)) & (burg["y"].between(283_500, 289_500))
@@ -408,7 +408,7 @@ def test_geoparquet_round_trip(tmp_path, wm_month):
     import pyarrow.parquet as pq
     import shapely
 
-    from geodemand.readers import _parquet_synthetic_flag
+    from geodemand.ingest.readers import _parquet_synthetic_flag
 
     path = synth.write_synthetic(wm_month, tmp_path / "synthetic.parquet")
     meta = pq.read_schema(path).metadata
@@ -534,7 +534,7 @@ def test_memory_is_proportional_to_n():
 def test_cli_writes_and_summarises(tmp_path):
     from click.testing import CliRunner
 
-    from geodemand.commands.synth import command
+    from geodemand.cli.commands.synth import command
 
     out = tmp_path / "s.parquet"
     res = CliRunner().invoke(command, ["20k", "--seed", "3", "--out", str(out)])

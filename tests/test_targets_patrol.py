@@ -14,10 +14,11 @@ from click.testing import CliRunner
 
 import geodemand as gd
 from geodemand.cli import main
-from geodemand.control_plan import control_plan_sheet
+from geodemand.decide.patrol import patrol_areas
+from geodemand.decide.targets import COMPONENTS, DEFAULT_WEIGHTS
 from geodemand.errors import InvalidParameterError
-from geodemand.patrol import patrol_areas, to_rfc7946, write_patrol_areas
-from geodemand.targets import COMPONENTS, DEFAULT_WEIGHTS
+from geodemand.outputs.control_plans import control_plan_sheet
+from geodemand.outputs.vector import to_rfc7946, write_patrol_areas
 
 
 @pytest.fixture(scope="module")

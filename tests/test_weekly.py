@@ -14,7 +14,7 @@ import rasterio
 from click.testing import CliRunner
 
 from geodemand.cli import main
-from geodemand.weekly import WeeklyConfig, run_weekly
+from geodemand.jobs.weekly import WeeklyConfig, run_weekly
 
 LPU_FILES = {
     "birmingham-east", "birmingham-north", "birmingham-south", "birmingham-west-and-central",

@@ -1,4 +1,4 @@
-"""Numba kernels of the area join (see geodemand.areas for the method and its proof).
+"""Numba kernels of the area join (see geodemand.ingest.areas for the method and its proof).
 
 All functions are sequential or write only their own output slot, so there are no races.
 """

@@ -1,6 +1,6 @@
-"""Numba kernels of the Getis-Ord Gi* engine (:mod:`geodemand.hotspots`).
+"""Numba kernels of the Getis-Ord Gi* engine (:mod:`geodemand.engines.hotspots`).
 
-Nothing here validates input: the callers in ``geodemand.hotspots`` do.
+Nothing here validates input: the callers in ``geodemand.engines.hotspots`` do.
 
 Window sums
 -----------
@@ -27,28 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
-_TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
-
-
-@njit(cache=True, inline="always")
-def mix64(z):
-    """SplitMix64 finaliser of a uint64 (a bijection with good avalanche)."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@njit(cache=True)
-def stream_start(seed, unit):
-    """Initial SplitMix64 state of ``unit``'s stream for ``seed`` (both non-negative ints)."""
-    return mix64(mix64(np.uint64(seed)) + np.uint64(unit))
+from geodemand._kernels.rng import next_draw, scaled_index, stream_start
 
 
 @njit(cache=True)
@@ -184,23 +163,21 @@ def permutation_tail_counts(pool, positions, n_draw, observed, tolerance, permut
     max_k = 0
     for u in range(m_units):
         max_k = max(max_k, n_draw[u])
-    seed_mix = mix64(np.uint64(seed))
     for u in prange(m_units):
         pos = positions[u]
         k = n_draw[u]
         obs = observed[u]
         tol = tolerance[u]
         chosen = np.empty(max(max_k, 1), dtype=np.int64)
-        state = mix64(seed_mix + np.uint64(pos))
+        state = stream_start(seed, pos)
         ge = 0
         le = 0
         for _ in range(permutations):
             sim = 0.0
             for step in range(k):
                 j = n_other - k + step
-                state += _GAMMA
-                draw = mix64(state)
-                t = np.int64(float(draw >> _S11) * _TWO_M53 * float(j + 1))
+                draw, state = next_draw(state)
+                t = scaled_index(draw, j + 1)
                 for prev in range(step):
                     if chosen[prev] == t:
                         t = j

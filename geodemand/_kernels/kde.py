@@ -1,7 +1,7 @@
-"""Numba kernels of the kernel density engine (:mod:`geodemand.density`).
+"""Numba kernels of the kernel density engine (:mod:`geodemand.engines.density`).
 
 Only compiled code lives here; the public function, validation and documentation are in
-:mod:`geodemand.density`. Kernel codes (``KERNEL_CODES``) and profiles:
+:mod:`geodemand.engines.density`. Kernel codes (``KERNEL_CODES``) and profiles:
 
 ======  ==============  ==========================  ==================================
 code    kernel          profile k(u2), u2 = d²/h²    analytic constant c (K = c/h² · k)

@@ -1,4 +1,4 @@
-"""Numba kernels of the Knox test (:mod:`geodemand.nearrepeat`). Nothing but ``@njit`` code.
+"""Numba kernels of the Knox test (:mod:`geodemand.engines.nearrepeat`); ``@njit`` code only.
 
 Pair enumeration never builds an n x n matrix. Events are grouped by **site** (exact
 coordinates) and sites are sorted by a square grid whose cell side is at least the largest
@@ -24,8 +24,9 @@ column, two ways that give identical integers:
 All comparisons are strict ``<``: the driver turns ``gap <= e`` into ``gap < e'`` with
 ``e' = floor(e) + 1`` for integer times or ``e' = nextafter(e, inf)`` for float times.
 
-Randomness: permutation ``r`` is a Fisher-Yates shuffle driven by a SplitMix64 stream seeded
-from ``(seed, r)`` only, so it does not depend on the block layout or the thread count.
+Randomness: permutation ``r`` is a Fisher-Yates shuffle driven by stream ``r`` of
+:mod:`geodemand._kernels.rng` (SplitMix64, seeded from ``(seed, r)`` only), so it does not
+depend on the block layout or the thread count.
 """
 
 from __future__ import annotations
@@ -33,36 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_STREAM = np.uint64(0xD1B54A32D192ED03)
-
-
-@njit(cache=True)
-def _mix64(z):
-    """SplitMix64 output function (a bijection of uint64)."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _stream_state(seed, r):
-    """Initial SplitMix64 state of permutation ``r`` under ``seed`` (both >= 0)."""
-    return _mix64(_mix64(np.uint64(seed)) ^ (np.uint64(r) * _STREAM))
-
-
-@njit(cache=True)
-def _bounded(state, bound):
-    """Unbiased integer in [0, bound) by rejection; returns (value, new state)."""
-    b = np.uint64(bound)
-    threshold = (np.uint64(0) - b) % b  # 2**64 mod bound
-    while True:
-        state = state + _GOLDEN
-        z = _mix64(state)
-        if z >= threshold:
-            return np.int64(z % b), state
+from geodemand._kernels.rng import bounded, stream_start
 
 
 @njit(cache=True)
@@ -71,9 +43,9 @@ def _fill_permutation(perm, seed, r):
     n = perm.shape[0]
     for i in range(n):
         perm[i] = i
-    state = _stream_state(seed, r)
+    state = stream_start(seed, r)
     for k in range(n - 1, 0, -1):
-        j, state = _bounded(state, k + 1)
+        j, state = bounded(state, k + 1)
         tmp = perm[k]
         perm[k] = perm[j]
         perm[j] = tmp

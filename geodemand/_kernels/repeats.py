@@ -1,4 +1,4 @@
-"""Numba kernels of the repeat-location engine (:mod:`geodemand.repeats`). Only ``@njit`` code.
+"""Numba kernels of the repeat-location engine (:mod:`geodemand.engines.repeats`): njit only.
 
 All are O(n) passes over integer place codes (0 .. n_places-1), so they scale to tens of
 millions of incidents without Python loops.

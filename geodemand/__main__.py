@@ -1,0 +1,5 @@
+"""``python -m geodemand``: the ``geodemand`` command."""
+
+from geodemand.cli import main
+
+main()

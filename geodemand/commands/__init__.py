@@ -1,1 +1,0 @@
-"""Click subcommands, one module each; ``geodemand.cli`` registers them."""

@@ -1,0 +1,2 @@
+"""Stage 4, decide: control-plan targets ranked with every score explained, patrol areas
+and their dosage."""

@@ -1,0 +1,2 @@
+"""Hot-spot maps: one validated :class:`MapLayers` input rendered as an interactive folium
+page (:mod:`.web`) or a static PNG (:mod:`.png`)."""
