@@ -76,7 +76,7 @@ def _setup(n: int) -> dict:
 def _kde(data: dict, method: str, kernel: str = "quartic"):
     from geodemand.engines.density import kde
 
-    return kde(data["points"], data["grid"], bandwidth=RADIUS, kernel=kernel, method=method,
+    return kde(data["points"], data["grid"], bandwidth_m=RADIUS, kernel=kernel, method=method,
                normalise="analytic", units="per_m2")
 
 
@@ -192,7 +192,7 @@ def _compare_10m(ours, _peer) -> str:
 def _exact_default(data: dict):
     from geodemand.engines.density import kde
 
-    return kde(data["points"], data["grid"], bandwidth=RADIUS, method="exact")
+    return kde(data["points"], data["grid"], bandwidth_m=RADIUS, method="exact")
 
 
 BENCHMARKS = [

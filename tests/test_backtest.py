@@ -68,8 +68,8 @@ def result(frame):
         frame,
         grid=GRID,
         n_folds=3,
-        window=4,
-        bandwidths=[200, 400],
+        train_periods=4,
+        bandwidths_m=[200, 400],
         methods=["naive", "random", "kde", "prospective_kde", "gistar", "repeats"],
         seed=7,
     )
@@ -120,7 +120,7 @@ def test_area_mode_counts_match_point_in_polygon(frame):
         ],
         crs=CRS,
     )
-    res = backtest(frame, areas=quads, grid=GRID, n_folds=2, window=3, methods=["naive"])
+    res = backtest(frame, areas=quads, grid=GRID, n_folds=2, train_periods=3, methods=["naive"])
     assert res.params["units"] == "areas" and res.params["study_area_km2"] == pytest.approx(16)
     # reference twin: the naive metric of fold 1 computed by hand
     fold = res.folds[(res.folds["fold"] == 1)]
@@ -232,9 +232,9 @@ def test_methods_beat_random_on_stable_hot_spots(result):
 
 def test_deterministic_and_input_not_mutated(frame):
     before = frame.copy()
-    a = backtest(frame, grid=GRID, n_folds=2, window=3, methods=["random", "naive"], seed=1)
-    b = backtest(frame, grid=GRID, n_folds=2, window=3, methods=["random", "naive"], seed=1)
-    c = backtest(frame, grid=GRID, n_folds=2, window=3, methods=["random"], seed=2)
+    a = backtest(frame, grid=GRID, n_folds=2, train_periods=3, methods=["random", "naive"], seed=1)
+    b = backtest(frame, grid=GRID, n_folds=2, train_periods=3, methods=["random", "naive"], seed=1)
+    c = backtest(frame, grid=GRID, n_folds=2, train_periods=3, methods=["random"], seed=2)
     pd.testing.assert_frame_equal(a.folds, b.folds)
     pd.testing.assert_frame_equal(frame, before)
     ra = a.folds[a.folds["method"] == "random"]["captured"].to_numpy()
@@ -264,24 +264,24 @@ def test_targets_method_runs_when_lpus_present(frame):
     f["lpu"] = np.where(f["x"] < X0 + 2000, "west", "east")
     f["neighbourhood"] = f["lpu"]
     f.attrs["crs"] = CRS
-    res = backtest(f, grid=GRID, n_folds=1, window=3, methods=["targets", "random"])
+    res = backtest(f, grid=GRID, n_folds=1, train_periods=3, methods=["targets", "random"])
     pai5 = res.folds[(res.folds["method"] == "targets") & (res.folds["coverage"] == 0.05)]["pai"]
     assert pai5.iloc[0] > 3
 
 
 def test_bad_inputs(frame):
     with pytest.raises(InvalidParameterError, match="lpu"):
-        backtest(frame, grid=GRID, n_folds=1, window=2, methods=["targets"])
+        backtest(frame, grid=GRID, n_folds=1, train_periods=2, methods=["targets"])
     with pytest.raises(InvalidParameterError, match="unknown method"):
-        backtest(frame, grid=GRID, n_folds=1, window=2, methods=["magic"])
+        backtest(frame, grid=GRID, n_folds=1, train_periods=2, methods=["magic"])
     monthly = frame.assign(date_precision="month")
     monthly.attrs["crs"] = CRS
     with pytest.raises(InvalidParameterError, match="dated incidents"):
-        backtest(monthly, grid=GRID, period="week", n_folds=1, window=2)
+        backtest(monthly, grid=GRID, period="week", n_folds=1, train_periods=2)
     with pytest.raises(InvalidParameterError, match="grid, areas or a study_area"):
-        backtest(frame, n_folds=1, window=2)
+        backtest(frame, n_folds=1, train_periods=2)
     with pytest.raises(InvalidParameterError, match="need"):
-        backtest(frame, grid=GRID, n_folds=6, window=6)
+        backtest(frame, grid=GRID, n_folds=6, train_periods=6)
 
 
 def test_cli_writes_the_bundle(tmp_path):
@@ -355,7 +355,8 @@ def test_real_leicestershire_burglary_two_folds():
     lpus = root / "data" / "boundaries" / "leicestershire" / "lpus.geojson"
     frame = table.frame[table.frame["crime_type"] == "burglary"]
     res = backtest(
-        frame, study_area=lpus, n_folds=2, methods=["naive", "random", "kde"], bandwidths=[250, 500]
+        frame, study_area=lpus, n_folds=2, methods=["naive", "random", "kde"],
+        bandwidths_m=[250, 500],
     )
     mean = res.summary.set_index(["method", "coverage", "metric"])["mean"]
     assert res.params["study_area_km2"] == pytest.approx(2550.9, abs=1)
@@ -368,6 +369,6 @@ def test_package_name_calls_the_function_after_submodule_import(frame):
     import geodemand
     import geodemand.evaluate.backtesting  # the module has its own name: no clash with the function
 
-    res = geodemand.backtest(frame, grid=GRID, n_folds=1, window=2, methods=["naive"])
+    res = geodemand.backtest(frame, grid=GRID, n_folds=1, train_periods=2, methods=["naive"])
     assert res.params["n_folds"] == 1 and set(res.folds["method"]) == {"naive"}
     assert geodemand.intervention_effect.__module__ == "geodemand.evaluate.intervention"

@@ -126,7 +126,7 @@ def test_exact_equals_reference(pts, small_grid, kernel, weighted, normalise):
     res = kde(
         pts,
         small_grid,
-        bandwidth=h,
+        bandwidth_m=h,
         kernel=kernel,
         weights=w if weighted else None,
         method="exact",
@@ -146,7 +146,7 @@ def test_exact_reference_tiny_bandwidth(kernel):
     p = rng.uniform(0, 500, size=(80, 2)) + [X0, Y0]
     grid = Grid.from_bounds((X0 - 50, Y0 - 50, X0 + 550, Y0 + 550), 50.0, CRS)
     w = rng.uniform(0.5, 2.0, 80)
-    res = kde(p, grid, bandwidth=20.0, kernel=kernel, weights=w, method="exact", units="per_m2")
+    res = kde(p, grid, bandwidth_m=20.0, kernel=kernel, weights=w, method="exact", units="per_m2")
     ref = reference_kde(p[:, 0], p[:, 1], w, grid, 20.0, kernel, "discrete")
     np.testing.assert_allclose(res.density, ref, rtol=1e-9, atol=1e-12 * ref.max())
     assert res.mass() == pytest.approx(w.sum(), rel=1e-9)
@@ -167,9 +167,9 @@ def test_independent_of_thread_count(pts, small_grid, method, monkeypatch):
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kde(pts, small_grid, bandwidth=230.0, method=method).density.copy()
+        one = kde(pts, small_grid, bandwidth_m=230.0, method=method).density.copy()
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kde(pts, small_grid, bandwidth=230.0, method=method).density
+        many = kde(pts, small_grid, bandwidth_m=230.0, method=method).density
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(one, many)
@@ -183,7 +183,7 @@ def test_exact_many_chunks_equals_reference(monkeypatch):
     grid = Grid.for_points(p[:, 0], p[:, 1], CRS, 30.0, padding=200.0)
     ref = reference_kde(p[:, 0], p[:, 1], np.ones(400), grid, 170.0, "quartic", "discrete")
     monkeypatch.setattr(dens, "_POINTS_PER_CHUNK", 7)
-    res = kde(p, grid, bandwidth=170.0, method="exact", units="per_m2")
+    res = kde(p, grid, bandwidth_m=170.0, method="exact", units="per_m2")
     np.testing.assert_allclose(res.density, ref, rtol=1e-9, atol=1e-12 * ref.max())
 
 
@@ -195,7 +195,9 @@ def test_mass_conservation(pts, kernel, method):
     w = rng.uniform(0.0, 3.0, len(pts))
     # coarse cells relative to h: the discretisation error would be several % without
     # discrete normalisation
-    res = kde(pts, bandwidth=90.0, kernel=kernel, weights=w, method=method, cell_size=40.0, crs=CRS)
+    res = kde(
+        pts, bandwidth_m=90.0, kernel=kernel, weights=w, method=method, cell_size_m=40.0, crs=CRS
+    )
     assert res.mass() == pytest.approx(w.sum(), rel=1e-6)
     assert res.params["total_weight"] == pytest.approx(w.sum(), rel=1e-12)
     assert res.params["n_points_off_grid"] == 0
@@ -205,25 +207,25 @@ def test_analytic_mode_is_not_mass_conserving_on_coarse_grid(pts):
     """Documented: analytic values at centres lose/gain mass on coarse grids."""
     grid = Grid.from_bounds((X0 - 200, Y0 - 200, X0 + 200, Y0 + 200), 40.0, CRS)
     one = np.array([[X0 + 20.0, Y0 + 20.0]])  # on a cell centre
-    res = kde(one, grid, bandwidth=60.0, kernel="quartic", method="exact", normalise="analytic")
+    res = kde(one, grid, bandwidth_m=60.0, kernel="quartic", method="exact", normalise="analytic")
     # centre + 4 neighbours at u² = 4/9 + 4 diagonals at u² = 8/9, times 3/(π h²) · cell area
     by_hand = (1 + 4 * (5 / 9) ** 2 + 4 * (1 / 9) ** 2) * 3 / (math.pi * 3600) * 1600
     assert res.mass() == pytest.approx(by_hand, rel=1e-12)
     assert abs(res.mass() - 1.0) > 0.02
     fine = kde(
         pts,
-        bandwidth=400.0,
+        bandwidth_m=400.0,
         kernel="quartic",
         method="exact",
         normalise="analytic",
-        cell_size=10.0,
+        cell_size_m=10.0,
         crs=CRS,
     )
     assert fine.mass() == pytest.approx(len(pts), rel=1e-3)
 
 
 def test_edge_loss_when_grid_too_small(pts, small_grid):
-    res = kde(pts, small_grid, bandwidth=230.0, method="exact")
+    res = kde(pts, small_grid, bandwidth_m=230.0, method="exact")
     assert 0 < res.mass() < len(pts)
 
 
@@ -231,8 +233,8 @@ def test_edge_loss_when_grid_too_small(pts, small_grid):
 def test_far_points_are_counted_off_grid(pts, small_grid, method):
     far = np.array([[X0 - 50_000.0, Y0], [X0, Y0 + 80_000.0], [X0 + 1e7, Y0 - 1e7]])
     both = np.concatenate([pts, far])
-    res = kde(both, small_grid, bandwidth=230.0, method=method)
-    alone = kde(pts, small_grid, bandwidth=230.0, method=method)
+    res = kde(both, small_grid, bandwidth_m=230.0, method=method)
+    alone = kde(pts, small_grid, bandwidth_m=230.0, method=method)
     assert res.params["n_points_off_grid"] == alone.params["n_points_off_grid"] + 3
     assert res.params["n_points"] == len(pts) + 3
     np.testing.assert_array_equal(res.density, alone.density)
@@ -248,12 +250,12 @@ def test_sklearn_epanechnikov_agrees():
     h = 300.0
     res = kde(
         p,
-        bandwidth=h,
+        bandwidth_m=h,
         kernel="epanechnikov",
         weights=w,
         method="exact",
         normalise="analytic",
-        cell_size=50.0,
+        cell_size_m=50.0,
         crs=CRS,
     )
     gx, gy = res.grid.cell_centres()
@@ -286,11 +288,11 @@ def test_kdepy_biweight_agrees_within_1pct_of_peak():
     h = 200.0
     res = kde(
         p,
-        bandwidth=h,
+        bandwidth_m=h,
         weights=w,
         method="exact",
         normalise="analytic",
-        cell_size=25.0,
+        cell_size_m=25.0,
         crs=CRS,
         units="per_m2",
     )
@@ -303,8 +305,8 @@ def test_kdepy_biweight_agrees_within_1pct_of_peak():
 def test_binned_close_to_exact(kernel):
     p = _clustered(20_000, seed=9)
     grid = Grid.for_points(p[:, 0], p[:, 1], CRS, 25.0, padding=250.0)
-    exact = kde(p, grid, bandwidth=200.0, kernel=kernel, method="exact")
-    binned = kde(p, grid, bandwidth=200.0, kernel=kernel, method="binned")
+    exact = kde(p, grid, bandwidth_m=200.0, kernel=kernel, method="exact")
+    binned = kde(p, grid, bandwidth_m=200.0, kernel=kernel, method="binned")
     err = _rel_max(binned.density, exact.density)
     assert err < 0.01, err
     assert binned.params["method"] == "binned"
@@ -314,25 +316,25 @@ def test_binned_close_to_exact(kernel):
 def test_binned_analytic_close_to_exact_analytic():
     p = _clustered(20_000, seed=10)
     grid = Grid.for_points(p[:, 0], p[:, 1], CRS, 25.0, padding=250.0)
-    a = kde(p, grid, bandwidth=200.0, method="exact", normalise="analytic")
-    b = kde(p, grid, bandwidth=200.0, method="binned", normalise="analytic")
+    a = kde(p, grid, bandwidth_m=200.0, method="exact", normalise="analytic")
+    b = kde(p, grid, bandwidth_m=200.0, method="binned", normalise="analytic")
     assert _rel_max(b.density, a.density) < 0.01
 
 
 # ------------------------------------------------------------------------ method, bandwidth
 def test_auto_method_is_announced(pts, caplog):
     with caplog.at_level(logging.INFO, logger="geodemand"):
-        small = kde(pts, bandwidth=200.0, cell_size=25.0, crs=CRS)
+        small = kde(pts, bandwidth_m=200.0, cell_size_m=25.0, crs=CRS)
     assert small.params["method"] == "exact"
     assert any("method 'exact' chosen automatically" in r.message for r in caplog.records)
     many = _clustered(200_000, seed=1)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="geodemand"):
-        big = kde(many, bandwidth=200.0, cell_size=25.0, crs=CRS)
+        big = kde(many, bandwidth_m=200.0, cell_size_m=25.0, crs=CRS)
     assert big.params["method"] == "binned"
     assert any("method 'binned' chosen automatically" in r.message for r in caplog.records)
     with caplog.at_level(logging.INFO, logger="geodemand"):
-        coarse = kde(many, bandwidth=60.0, cell_size=25.0, crs=CRS)
+        coarse = kde(many, bandwidth_m=60.0, cell_size_m=25.0, crs=CRS)
     assert coarse.params["method"] == "exact"  # h under 4 cells: binning too coarse
     # many points on a huge grid: the FFT over 1e8 cells costs more than the kernels
     from geodemand.engines.density import _choose_method, estimated_seconds
@@ -354,7 +356,7 @@ def test_auto_bandwidth_rule_and_announcement(pts, caplog):
     h, _ = rule_of_thumb_bandwidth(x, y)
     assert h == expected
     with caplog.at_level(logging.INFO, logger="geodemand"):
-        res = kde(pts, crs=CRS, cell_size=50.0)
+        res = kde(pts, crs=CRS, cell_size_m=50.0)
     assert res.params["bandwidth_m"] == expected
     msgs = [r.message for r in caplog.records]
     assert any(f"bandwidth (search radius) {expected:g} m" in m for m in msgs)
@@ -364,7 +366,7 @@ def test_auto_bandwidth_rule_and_announcement(pts, caplog):
 
 
 def test_params_recorded(pts):
-    res = kde(pts, bandwidth=250.0, kernel="triangular", cell_size=50.0, crs=CRS)
+    res = kde(pts, bandwidth_m=250.0, kernel="triangular", cell_size_m=50.0, crs=CRS)
     p = res.params
     assert p["kernel"] == "triangular"
     assert p["bandwidth_m"] == 250.0
@@ -380,15 +382,15 @@ def test_params_recorded(pts):
 
 
 def test_units_conversion(pts):
-    a = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, units="per_km2")
-    b = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, units="per_m2")
+    a = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, units="per_km2")
+    b = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, units="per_m2")
     np.testing.assert_allclose(a.density, b.density * 1e6, rtol=1e-12)
     assert b.units == "incidents per m²"
     assert a.mass() == pytest.approx(b.mass(), rel=1e-12)
 
 
 def test_density_is_read_only(pts):
-    res = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS)
+    res = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS)
     with pytest.raises(ValueError):
         res.density[0, 0] = 1.0
 
@@ -397,7 +399,7 @@ def test_input_frame_not_mutated_and_crs_from_attrs(pts):
     frame = pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "w": np.arange(len(pts), dtype=float)})
     frame.attrs["crs"] = CRS
     before = frame.copy(deep=True)
-    res = kde(frame, bandwidth=250.0, weights="w", cell_size=50.0)
+    res = kde(frame, bandwidth_m=250.0, weights="w", cell_size_m=50.0)
     pd.testing.assert_frame_equal(frame, before)
     assert res.params["crs"] == CRS
     assert res.mass() == pytest.approx(frame["w"].sum(), rel=1e-9)
@@ -413,7 +415,7 @@ def test_harm_weights(pts):
         {"x": pts[:, 0], "y": pts[:, 1], "crime_type": types[np.arange(len(pts)) % len(types)]}
     )
     frame.attrs["crs"] = CRS
-    res = kde(frame, bandwidth=250.0, weights="harm", cell_size=50.0)
+    res = kde(frame, bandwidth_m=250.0, weights="harm", cell_size_m=50.0)
     expected = table.weights(frame["crime_type"]).sum()
     assert res.units == "harm per km²"
     assert res.mass() == pytest.approx(expected, rel=1e-9)
@@ -421,7 +423,7 @@ def test_harm_weights(pts):
 
 def test_peak_and_geodataframe():
     p = np.array([[X0 + 512.0, Y0 + 488.0]] * 3)
-    res = kde(p, bandwidth=100.0, cell_size=25.0, crs=CRS)
+    res = kde(p, bandwidth_m=100.0, cell_size_m=25.0, crs=CRS)
     x, y, v = res.peak()
     assert abs(x - (X0 + 512.0)) <= 12.5 and abs(y - (Y0 + 488.0)) <= 12.5
     gdf = res.to_geodataframe()
@@ -440,7 +442,7 @@ def test_decay_inverse_and_exponential():
     frame.attrs["crs"] = CRS
     grid = Grid.from_bounds((X0 - 1000, Y0 - 1000, X0 + 6000, Y0 + 1000), 50.0, CRS)
     # reference date = latest (2021-03-01): ages 0 and 35 days = 5 weeks
-    inv = kde(frame, grid, bandwidth=300.0, decay="inverse")
+    inv = kde(frame, grid, bandwidth_m=300.0, decay="inverse")
     left, right = grid.cell_index(p[:, 0], p[:, 1])[:2]
     a = inv.density[left[0], right[0]]
     b = inv.density[left[1], right[1]]
@@ -448,13 +450,13 @@ def test_decay_inverse_and_exponential():
     assert inv.params["reference_date"].startswith("2021-03-01")
     assert inv.mass() == pytest.approx(1.0 + 1.0 / 6.0, rel=1e-9)
     assert inv.units.startswith("time-decayed")
-    exp = kde(frame, grid, bandwidth=300.0, decay="exponential", half_life_days=35.0)
+    exp = kde(frame, grid, bandwidth_m=300.0, decay="exponential", half_life_days=35.0)
     assert exp.mass() == pytest.approx(1.5, rel=1e-9)
     # explicit reference date 35 days after the newest: ages 35 and 70 days
     later = kde(
         frame,
         grid,
-        bandwidth=300.0,
+        bandwidth_m=300.0,
         decay="exponential",
         half_life_days=35.0,
         reference_date="2021-04-05",
@@ -462,14 +464,14 @@ def test_decay_inverse_and_exponential():
     assert later.mass() == pytest.approx(0.5 + 0.25, rel=1e-9)
     # ages given directly, combined with weights
     direct = kde(
-        p, grid, bandwidth=300.0, weights=[2.0, 4.0], decay="inverse", age_days=[7.0, 21.0]
+        p, grid, bandwidth_m=300.0, weights=[2.0, 4.0], decay="inverse", age_days=[7.0, 21.0]
     )
     assert direct.mass() == pytest.approx(2.0 / 2.0 + 4.0 / 4.0, rel=1e-9)
 
 
 def test_decay_errors():
     p = np.array([[X0, Y0], [X0 + 100.0, Y0]])
-    kw = dict(bandwidth=200.0, cell_size=50.0, crs=CRS)
+    kw = dict(bandwidth_m=200.0, cell_size_m=50.0, crs=CRS)
     with pytest.raises(InvalidParameterError, match="half_life_days"):
         kde(p, decay="exponential", age_days=[1, 2], **kw)
     with pytest.raises(InvalidParameterError, match="half_life_days"):
@@ -484,10 +486,10 @@ def test_decay_errors():
 
 # ------------------------------------------------------------------------ clipping
 def test_clipping_sets_nan_outside(pts):
-    res = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS)
+    res = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS)
     cx, cy = np.median(pts[:, 0]), np.median(pts[:, 1])
     area = shapely.Point(cx, cy).buffer(1200.0)
-    clipped = kde(pts, res.grid, bandwidth=250.0, clip_to=area)
+    clipped = kde(pts, res.grid, bandwidth_m=250.0, clip_to=area)
     gx, gy = res.grid.cell_centres()
     inside = shapely.contains_xy(area, gx, gy)
     assert np.isnan(clipped.density[~inside]).all()
@@ -504,8 +506,8 @@ def test_clipping_reprojects_geoseries(pts):
         [shapely.box(pts[:, 0].min(), pts[:, 1].min(), np.median(pts[:, 0]), pts[:, 1].max())],
         crs=CRS,
     )
-    direct = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, clip_to=area)
-    via_wgs = kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, clip_to=area.to_crs(4326))
+    direct = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, clip_to=area)
+    via_wgs = kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, clip_to=area.to_crs(4326))
     # reprojection round trip moves edges by micrometres: at most a few edge cells differ
     differ = np.isnan(direct.density) != np.isnan(via_wgs.density)
     assert differ.sum() <= 0.01 * differ.size
@@ -514,26 +516,26 @@ def test_clipping_reprojects_geoseries(pts):
 
 def test_bad_clip_area(pts):
     with pytest.raises(InvalidParameterError, match="polygon"):
-        kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, clip_to=shapely.Point(X0, Y0))
+        kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, clip_to=shapely.Point(X0, Y0))
     with pytest.raises(InvalidParameterError, match="clip_to"):
-        kde(pts, bandwidth=250.0, cell_size=50.0, crs=CRS, clip_to="leicester")
+        kde(pts, bandwidth_m=250.0, cell_size_m=50.0, crs=CRS, clip_to="leicester")
 
 
 # ------------------------------------------------------------------------ bad inputs
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(bandwidth=-5.0), "bandwidth"),
-        (dict(bandwidth=0.0), "bandwidth"),
-        (dict(bandwidth=float("nan")), "bandwidth"),
-        (dict(bandwidth=100.0, kernel="box"), "kernel"),
-        (dict(bandwidth=100.0, method="fast"), "method"),
-        (dict(bandwidth=100.0, normalise="none"), "normalise"),
-        (dict(bandwidth=100.0, units="per_mile2"), "units"),
-        (dict(bandwidth=100.0, weights=[1.0, 2.0]), "weights"),
-        (dict(bandwidth=100.0, weights=[1.0, -2.0, 1.0]), "weights"),
-        (dict(bandwidth=100.0, weights=[1.0, np.nan, 1.0]), "weights"),
-        (dict(bandwidth=100.0, cell_size=-1.0), "cell_size"),
+        (dict(bandwidth_m=-5.0), "bandwidth"),
+        (dict(bandwidth_m=0.0), "bandwidth"),
+        (dict(bandwidth_m=float("nan")), "bandwidth"),
+        (dict(bandwidth_m=100.0, kernel="box"), "kernel"),
+        (dict(bandwidth_m=100.0, method="fast"), "method"),
+        (dict(bandwidth_m=100.0, normalise="none"), "normalise"),
+        (dict(bandwidth_m=100.0, units="per_mile2"), "units"),
+        (dict(bandwidth_m=100.0, weights=[1.0, 2.0]), "weights"),
+        (dict(bandwidth_m=100.0, weights=[1.0, -2.0, 1.0]), "weights"),
+        (dict(bandwidth_m=100.0, weights=[1.0, np.nan, 1.0]), "weights"),
+        (dict(bandwidth_m=100.0, cell_size_m=-1.0), "cell_size"),
     ],
 )
 def test_bad_parameters(kwargs, match):
@@ -544,29 +546,29 @@ def test_bad_parameters(kwargs, match):
 
 def test_bad_points():
     with pytest.raises(InvalidParameterError, match="NaN"):
-        kde(np.array([[X0, Y0], [np.nan, Y0]]), bandwidth=100.0, crs=CRS)
+        kde(np.array([[X0, Y0], [np.nan, Y0]]), bandwidth_m=100.0, crs=CRS)
     with pytest.raises(InvalidParameterError, match=r"\(n, 2\)"):
-        kde(np.zeros((3, 3)), bandwidth=100.0, crs=CRS)
+        kde(np.zeros((3, 3)), bandwidth_m=100.0, crs=CRS)
     with pytest.raises(InvalidParameterError, match="'x' and 'y'"):
-        kde(pd.DataFrame({"lon": [1.0], "lat": [2.0]}), bandwidth=100.0, crs=CRS)
+        kde(pd.DataFrame({"lon": [1.0], "lat": [2.0]}), bandwidth_m=100.0, crs=CRS)
     with pytest.raises(InvalidParameterError, match="projected"):
-        kde(np.array([[-1.1, 52.6], [-1.2, 52.7]]), bandwidth=100.0, crs="EPSG:4326")
+        kde(np.array([[-1.1, 52.6], [-1.2, 52.7]]), bandwidth_m=100.0, crs="EPSG:4326")
     with pytest.raises(InvalidParameterError, match="crs"):
-        kde(np.array([[X0, Y0], [X0 + 1, Y0]]), bandwidth=100.0)
+        kde(np.array([[X0, Y0], [X0 + 1, Y0]]), bandwidth_m=100.0)
     grid = Grid.from_bounds((X0, Y0, X0 + 1000, Y0 + 1000), 50.0, CRS)
     with pytest.raises(InvalidParameterError, match="differs"):
-        kde(np.array([[X0, Y0]]), grid, bandwidth=100.0, crs="EPSG:32630")
+        kde(np.array([[X0, Y0]]), grid, bandwidth_m=100.0, crs="EPSG:32630")
     with pytest.raises(InvalidParameterError, match="at least 2"):
         kde(np.array([[X0, Y0]]), crs=CRS)
     with pytest.raises(InvalidParameterError, match="weights column"):
         frame = pd.DataFrame({"x": [X0], "y": [Y0]})
-        kde(frame, grid, bandwidth=100.0, weights="harm_score")
+        kde(frame, grid, bandwidth_m=100.0, weights="harm_score")
     assert issubclass(InvalidParameterError, GeodemandError)
 
 
 def test_empty_points_with_grid_give_zero_surface():
     grid = Grid.from_bounds((X0, Y0, X0 + 1000, Y0 + 1000), 50.0, CRS)
-    res = kde(np.empty((0, 2)), grid, bandwidth=100.0)
+    res = kde(np.empty((0, 2)), grid, bandwidth_m=100.0)
     assert res.density.shape == grid.shape
     assert (res.density == 0).all()
     assert res.mass() == 0.0
@@ -595,8 +597,8 @@ def test_incident_table_with_harm_and_decay():
     frame = table.frame
     res = kde(
         table,
-        bandwidth=800.0,
-        cell_size=200.0,
+        bandwidth_m=800.0,
+        cell_size_m=200.0,
         weights="harm",
         decay="exponential",
         half_life_days=14.0,
@@ -636,7 +638,7 @@ def test_leicestershire_burglaries_2020():
 
     burglaries = _leicestershire_burglaries_2020()
     assert len(burglaries) > 3000  # a year of a force's burglaries
-    res = kde(burglaries, bandwidth=1000.0, cell_size=100.0)
+    res = kde(burglaries, bandwidth_m=1000.0, cell_size_m=100.0)
     assert res.mass() == pytest.approx(len(burglaries), rel=1e-6)
     lad = gpd.read_file(DATA / "boundaries" / "leicestershire" / "lad2013.geojson").to_crs(CRS)
     city = lad.loc[lad["LAD13NM"] == "Leicester", "geometry"].iloc[0]
@@ -644,6 +646,6 @@ def test_leicestershire_burglaries_2020():
     assert city.contains(shapely.Point(x, y))
     assert peak > 10 * len(burglaries) / (city.area / 1e6 * 20)
     # clipped to the county (every LAD): NaN outside, mass slightly lower (edge loss only)
-    clipped = kde(burglaries, res.grid, bandwidth=1000.0, clip_to=lad)
+    clipped = kde(burglaries, res.grid, bandwidth_m=1000.0, clip_to=lad)
     assert np.isnan(clipped.density).any()
     assert 0.95 * len(burglaries) < clipped.mass() < len(burglaries)

@@ -26,7 +26,7 @@ def result():
     rng = np.random.default_rng(0)
     pts = rng.normal(0, 300, size=(500, 2)) + [455_000.0, 305_000.0]
     area = shapely.Point(455_000.0, 305_000.0).buffer(900.0)
-    return kde(pts, bandwidth=250.0, cell_size=20.0, crs=CRS, clip_to=area)
+    return kde(pts, bandwidth_m=250.0, cell_size_m=20.0, crs=CRS, clip_to=area)
 
 
 def test_roundtrip_kde_result(result, tmp_path):

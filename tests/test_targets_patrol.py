@@ -135,9 +135,9 @@ def test_patrol_areas_attributes_and_lpu_edges(plan, wm_areas):
 
 
 def test_large_areas_are_split(ranking, wm_areas):
-    small = patrol_areas(ranking, None, wm_areas, max_area_km2=0.005, top_k=3)
+    small = patrol_areas(ranking, None, wm_areas, max_area_km2=0.005, top_n=3)
     assert (small.areas["area_km2"] <= 0.005 + 1e-9).all()
-    assert len(small.areas) > len(patrol_areas(ranking, None, wm_areas, top_k=3).areas)
+    assert len(small.areas) > len(patrol_areas(ranking, None, wm_areas, top_n=3).areas)
 
 
 def test_dosage_follows_harm_share_and_budget(plan):

@@ -97,10 +97,10 @@ def test_config_file_and_cli_errors(tmp_path, data_dir):
     cfg_path.write_text(
         "[weekly]\n"
         f'incidents = ["{data_dir / "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"}"]\n'
-        'lpus = ["Solihull"]\ntiles = "none"\ntop_k = 2\n'
+        'lpus = ["Solihull"]\ntiles = "none"\ntop_n = 2\n'
     )
     cfg = WeeklyConfig.from_toml(cfg_path, out=str(tmp_path / "o"))
-    assert cfg.lpus == ("Solihull",) and cfg.top_k == 2
+    assert cfg.lpus == ("Solihull",) and cfg.top_n == 2
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 'red'\n")
     res = CliRunner().invoke(main, ["weekly", "--config", str(bad), "--quiet"])

@@ -96,7 +96,7 @@ def patrol_areas(
     incidents,
     areas,
     *,
-    top_k: int = 5,
+    top_n: int = 5,
     max_area_km2: float = MAX_AREA_KM2,
     place_buffer_m: float = PLACE_BUFFER_M,
     patrol_hours_per_day: float | dict[str, float] = 8.0,
@@ -115,7 +115,7 @@ def patrol_areas(
         Pass ``None`` to use ``ranking.incidents``.
     areas : Areas
         LPU (and neighbourhood) polygons in the analysis CRS.
-    top_k : int
+    top_n : int
         Number of top cells and top places per LPU turned into patrol areas.
     max_area_km2 : float
         Largest area of one patrol area, km²; larger merged areas are split on a square
@@ -140,9 +140,9 @@ def patrol_areas(
         ``visits_per_day``, ``minutes_per_visit``, ``review_date``, ``window_start``,
         ``window_end``, ``synthetic``, ``geometry`` (analysis CRS).
     """
-    if max_area_km2 <= 0 or place_buffer_m < 0 or minutes_per_visit <= 0 or top_k < 1:
+    if max_area_km2 <= 0 or place_buffer_m < 0 or minutes_per_visit <= 0 or top_n < 1:
         raise InvalidParameterError(
-            "max_area_km2 and minutes_per_visit must be > 0, place_buffer_m >= 0, top_k >= 1"
+            "max_area_km2 and minutes_per_visit must be > 0, place_buffer_m >= 0, top_n >= 1"
         )
     if not 5 <= minutes_per_visit <= 30:
         raise InvalidParameterError(
@@ -157,11 +157,11 @@ def patrol_areas(
     places = ranking.places
     for lpu in sorted(lpu_geom):
         parts = []
-        top_cells = cells[(cells["lpu"] == lpu) & (cells["rank"] <= top_k)]
+        top_cells = cells[(cells["lpu"] == lpu) & (cells["rank"] <= top_n)]
         if len(top_cells):
             merged = shapely.union_all(top_cells.geometry.values)
             parts.extend(shapely.get_parts(merged))
-        top_places = places[(places["lpu"] == lpu) & (places["rank"] <= top_k)]
+        top_places = places[(places["lpu"] == lpu) & (places["rank"] <= top_n)]
         if len(top_places):
             pts = shapely.points(top_places["x"].to_numpy(), top_places["y"].to_numpy())
             parts.extend(shapely.get_parts(shapely.union_all(shapely.buffer(pts, place_buffer_m))))
@@ -192,7 +192,7 @@ def patrol_areas(
     params = dict(ranking.params)
     params.update(
         {
-            "top_k": top_k,
+            "top_n": top_n,
             "max_area_km2": max_area_km2,
             "place_buffer_m": place_buffer_m,
             "patrol_hours_per_day": patrol_hours_per_day,

@@ -224,7 +224,7 @@ def rank_targets(
     dens = kde(
         sel,
         grid,
-        bandwidth=bandwidth_m,
+        bandwidth_m=bandwidth_m,
         weights=sel["harm_recent"].to_numpy(),
         crs=crs,
         units="per_km2",

@@ -413,7 +413,7 @@ def rule_of_thumb_bandwidth(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     n = x.size
     if n < 2:
         raise InvalidParameterError(
-            "automatic bandwidth needs at least 2 points; pass bandwidth (metres)"
+            "automatic bandwidth needs at least 2 points; pass bandwidth_m (metres)"
         )
     dx = x - x.mean()
     dy = y - y.mean()
@@ -423,7 +423,7 @@ def rule_of_thumb_bandwidth(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     spread = min(sd, math.sqrt(1.0 / math.log(2.0)) * dm)
     if not spread > 0:
         raise InvalidParameterError(
-            "automatic bandwidth is zero (the points share one location); pass bandwidth (metres)"
+            "automatic bandwidth is zero (the points share one location); pass bandwidth_m"
         )
     h = max(1.0, float(round(0.9 * spread * n ** -0.2)))
     text = (
@@ -438,7 +438,7 @@ def kde(
     points: Any,
     grid: Grid | None = None,
     *,
-    bandwidth: float | None = None,
+    bandwidth_m: float | None = None,
     kernel: str = "quartic",
     weights: Any = None,
     decay: str | None = None,
@@ -448,7 +448,7 @@ def kde(
     method: str = "auto",
     normalise: str = "discrete",
     clip_to: Any = None,
-    cell_size: float | None = None,
+    cell_size_m: float | None = None,
     crs: str | None = None,
     units: str = "per_km2",
 ) -> KDEResult:
@@ -461,10 +461,10 @@ def kde(
         Point geometries). The CRS comes from ``crs``, ``.crs`` or ``frame.attrs["crs"]``.
         Not modified.
     grid : Grid, optional
-        The raster frame. Default: :meth:`Grid.for_points` padded by ``bandwidth +
-        cell_size`` so that every kernel fits (also in binned mode), with ``cell_size``
+        The raster frame. Default: :meth:`Grid.for_points` padded by ``bandwidth_m +
+        cell_size_m`` so that every kernel fits (also in binned mode), with ``cell_size_m``
         (metres) or the grid's automatic cell size (announced).
-    bandwidth : float, optional
+    bandwidth_m : float, optional
         Search radius ``h`` in metres (the support radius of every kernel; for the gaussian
         the truncation radius, ``sd = h / 3``). Default: :func:`rule_of_thumb_bandwidth`
         (announced).
@@ -490,7 +490,7 @@ def kde(
     clip_to : shapely geometry, GeoSeries or GeoDataFrame, optional
         Study area in the grid's CRS (GeoSeries/GeoDataFrame in another CRS are
         reprojected, announced). Cells whose centre lies outside become NaN (nodata).
-    cell_size : float, optional
+    cell_size_m : float, optional
         Cell side in metres when ``grid`` is None.
     crs : str, optional
         CRS of ``points`` when they do not carry one.
@@ -523,8 +523,8 @@ def kde(
         raise InvalidParameterError("half_life_days is only used with decay='exponential'")
     if grid is not None and not isinstance(grid, Grid):
         raise InvalidParameterError(f"grid must be a geodemand.Grid, got {type(grid).__name__}")
-    if grid is not None and cell_size is not None:
-        raise InvalidParameterError("give either grid or cell_size, not both")
+    if grid is not None and cell_size_m is not None:
+        raise InvalidParameterError("give either grid or cell_size_m, not both")
 
     x, y, frame, crs = _points_xy(points, crs)
     _check_coordinates(x, y)
@@ -533,12 +533,12 @@ def kde(
     w, weight_desc, quantity = _weights(weights, frame, n)
 
     params: dict[str, Any] = {"kernel": kernel}
-    if bandwidth is None:
+    if bandwidth_m is None:
         h, rule = rule_of_thumb_bandwidth(x, y)
         announce(f"bandwidth (search radius) {h:g} m chosen automatically: {rule}")
         params["bandwidth_rule"] = rule
     else:
-        h = _positive_float(bandwidth, "bandwidth", "metres (the search radius)")
+        h = _positive_float(bandwidth_m, "bandwidth_m", "metres (the search radius)")
         params["bandwidth_rule"] = "given"
     params["bandwidth_m"] = h
     if kernel == "gaussian":
@@ -556,8 +556,8 @@ def kde(
     if grid is None:
         if n == 0:
             raise InvalidParameterError("no points: pass a grid to get an empty surface")
-        if cell_size is not None:
-            cell_size = _positive_float(cell_size, "cell_size", "metres")
+        if cell_size_m is not None:
+            cell_size = _positive_float(cell_size_m, "cell_size_m", "metres")
         else:
             cell_size = Grid.for_points(x, y, crs, None, padding=h).cell_size
         grid = Grid.for_points(x, y, crs, cell_size, padding=h + cell_size)

@@ -1,7 +1,7 @@
 """Rolling-origin backtest of hot-spot methods: which surface best predicts next period's crime?
 
 :func:`backtest` splits time into periods (calendar months, or 7-day weeks), takes the last
-``n_folds`` periods as test periods and, for each, trains every method on the ``window``
+``n_folds`` periods as test periods and, for each, trains every method on the ``train_periods``
 periods before it and scores the test period's crimes with :func:`geodemand.evaluate.metrics.
 capture_metrics` (hit rate, PAI, PEI*, RRI at the given coverages). All methods are scored on
 the same folds, the same units and the same study area.
@@ -9,7 +9,7 @@ the same folds, the same units and the same study area.
 Units and the study area
 ------------------------
 *Grid mode* (default): the units are the cells of a :class:`~geodemand.grid.Grid` covering
-the study area (automatic cell size, announced, unless ``grid`` or ``cell_size`` is given).
+the study area (automatic cell size, announced, unless ``grid`` or ``cell_size_m`` is given).
 Each cell's area is the area of the cell **inside** the study area (m², exact polygon
 intersection), so ``A`` is the study area itself and edge cells count with their true area.
 *Area mode* (``areas=`` a polygon layer, e.g. neighbourhoods): the units are those polygons
@@ -380,7 +380,7 @@ def _kde_adapter(bandwidth: float, prospective: bool, method: str) -> Callable[[
         from geodemand.engines.density import kde
 
         extra = {"decay": "inverse", "reference_date": d.test_start} if prospective else {}
-        result = kde(d.train, d.units.grid, bandwidth=bandwidth, crs=d.crs, method=method,
+        result = kde(d.train, d.units.grid, bandwidth_m=bandwidth, crs=d.crs, method=method,
                      **extra)
         return d.units.from_cells(result.density), {}
 
@@ -660,14 +660,14 @@ def backtest(
     grid: Grid | None = None,
     areas: Any = None,
     study_area: Any = None,
-    cell_size: float | None = None,
+    cell_size_m: float | None = None,
     period: str = "month",
     n_folds: int = 12,
-    window: int | None = None,
+    train_periods: int | None = None,
     end: Any = None,
     methods: Sequence[str] | None = None,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
-    bandwidths: Sequence[float] | None = None,
+    bandwidths_m: Sequence[float] | None = None,
     ties: str = "expected",
     seed: int = 0,
     kde_method: str = "exact",
@@ -685,12 +685,12 @@ def backtest(
         Polygon units (area mode); default grid cells.
     study_area : path, GeoDataFrame, GeoSeries, Areas or shapely geometry, optional
         The area ``A`` (its union); default the union of ``areas``, else the whole grid.
-    cell_size : float, optional
+    cell_size_m : float, optional
         Cell side in metres when ``grid`` is None.
     period : {"month", "week"}
     n_folds : int
         Number of test periods (the last ones before ``end``).
-    window : int, optional
+    train_periods : int, optional
         Training window in periods (default 12 months or 52 weeks).
     end : date-like, optional
         Exclusive end of the last test period (module documentation for the default).
@@ -698,7 +698,7 @@ def backtest(
         From :data:`METHODS`; default all (``targets`` only if incidents have ``lpu``).
     coverages : sequence of float
         Shares of the study area (default 1 %, 5 %, 10 %).
-    bandwidths : sequence of float, optional
+    bandwidths_m : sequence of float, optional
         KDE search radii in metres for the sweep (default 1, 2 and 4 cell sizes, announced).
     ties : {"expected", "pessimistic"}
         Tie rule of the metrics (:mod:`geodemand.evaluate.metrics`).
@@ -732,7 +732,7 @@ def backtest(
             "period='week' needs dated incidents, but some have only a month (date_precision "
             "'month', e.g. police.uk street files); use period='month'"
         )
-    window = DEFAULT_WINDOW.get(period, 0) if window is None else window
+    window = DEFAULT_WINDOW.get(period, 0) if train_periods is None else train_periods
     coverages = tuple(float(c) for c in coverages)
     if methods is None:
         methods = [m for m in METHODS if m != "targets" or "lpu" in frame.columns]
@@ -744,7 +744,8 @@ def backtest(
     with _announce_once():
         folds = make_folds(frame["occurred"], period, n_folds, window, end)
         units, study = build_units(crs, grid=grid, areas=areas, study_area=study_area,
-                                   cell_size=cell_size)
+                                   cell_size=cell_size_m)
+        bandwidths = bandwidths_m
         if bandwidths is None:
             cs = units.grid.cell_size
             bandwidths = tuple(k * cs for k in DEFAULT_BANDWIDTH_CELLS)

@@ -87,7 +87,7 @@ class WeeklyConfig:
     cell_size_m: float = 100.0
     bandwidth_m: float = 250.0
     half_life_days: float = 365.0
-    top_k: int = 5
+    top_n: int = 5
     max_area_km2: float = 0.25
     patrol_hours_per_day: float = 8.0
     minutes_per_visit: float = 15.0
@@ -247,7 +247,7 @@ def run_weekly(
                 ranking,
                 None,
                 areas,
-                top_k=cfg.top_k,
+                top_n=cfg.top_n,
                 max_area_km2=cfg.max_area_km2,
                 patrol_hours_per_day=cfg.patrol_hours_per_day,
                 minutes_per_visit=cfg.minutes_per_visit,

@@ -33,13 +33,13 @@ def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def control_plan_sheet(ranking, plan, lpu: str, top_k: int = 10) -> str:
+def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10) -> str:
     """The Markdown control-plan sheet of one LPU."""
     p = ranking.params
     comps = [f"score_{c}" for c in COMPONENTS]
     areas = plan.areas[plan.areas["lpu"] == lpu].sort_values("rank")
-    places = ranking.top(top_k, "places", lpu)
-    cells = ranking.top(top_k, "cells", lpu)
+    places = ranking.top(top_n, "places", lpu)
+    cells = ranking.top(top_n, "cells", lpu)
     excluded = ", ".join(f"{k} ({v:,})" for k, v in p.get("excluded", {}).items()) or "none"
     synthetic = "\n**SYNTHETIC DATA: not real incidents.**\n" if p.get("synthetic") else ""
     placeholders = p.get("harm_table", {}).get("placeholders", [])
@@ -79,7 +79,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_k: int = 10) -> str:
             ],
         ),
         "",
-        f"## Top {top_k} places",
+        f"## Top {top_n} places",
         "",
         markdown_table(
             places,
@@ -95,7 +95,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_k: int = 10) -> str:
             ],
         ),
         "",
-        f"## Top {top_k} cells ({p['cell_size_m']:g} m)",
+        f"## Top {top_n} cells ({p['cell_size_m']:g} m)",
         "",
         markdown_table(
             cells,
@@ -116,7 +116,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_k: int = 10) -> str:
     return "\n".join(parts)
 
 
-def write_control_plans(ranking, plan, out_dir: str | Path, top_k: int = 10) -> list[Path]:
+def write_control_plans(ranking, plan, out_dir: str | Path, top_n: int = 10) -> list[Path]:
     """Write ``control_plan_<lpu>.md`` for every LPU with targets; return the paths."""
     out_dir = Path(out_dir)
     paths = []
@@ -124,7 +124,7 @@ def write_control_plans(ranking, plan, out_dir: str | Path, top_k: int = 10) -> 
         slug = "".join(ch if ch.isalnum() else "-" for ch in lpu.lower()).strip("-")
         paths.append(
             write_text_atomic(
-                out_dir / f"control_plan_{slug}.md", control_plan_sheet(ranking, plan, lpu, top_k)
+                out_dir / f"control_plan_{slug}.md", control_plan_sheet(ranking, plan, lpu, top_n)
             )
         )
     return paths

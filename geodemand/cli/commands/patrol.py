@@ -78,7 +78,7 @@ def command(
         ranking,
         None,
         areas,
-        top_k=top,
+        top_n=top,
         max_area_km2=max_area_km2,
         patrol_hours_per_day=patrol_hours,
         minutes_per_visit=minutes_per_visit,
