@@ -12,10 +12,11 @@ Quickstart (in a notebook or plain Python)::
     areas = gd.read_areas("data/boundaries/leicestershire/lpus.geojson",
                           "data/boundaries/leicestershire/neighbourhoods.geojson")
     incidents = gd.assign_areas(incidents, areas)
-    surface = gd.kde(incidents, bandwidth_m=250, cell_size_m=50)   # KDEResult
+    demand = gd.prepare_demand(incidents)        # window, exclusions, CCHI harm, named places
+    surface = gd.kde(demand.incidents, bandwidth_m=250, cell_size_m=50)   # KDEResult
     surface.plot()                                                 # matplotlib Axes
-    hot = gd.gistar(incidents, cell_size_m=250)                    # GiStarResult, FDR q-values
-    ranking = gd.rank_targets(incidents)                           # TargetRanking
+    hot = gd.gistar(demand.incidents, cell_size_m=250)             # GiStarResult, FDR q-values
+    ranking = gd.rank_targets(demand)            # expected harm per place and cell
     ranking.top(10)
 
     gd.run_weekly(gd.WeeklyConfig(out="maps"))                     # the whole weekly bundle
@@ -54,6 +55,9 @@ _EXPORTS = {
     "write_incidents": "geodemand.ingest.write",
     "synthetic_incidents": "geodemand.ingest.synth",
     # demand
+    "prepare_demand": "geodemand.demand.demand",
+    "Demand": "geodemand.demand.demand",
+    "harm_table": "geodemand.demand.harm",
     "harm_weights": "geodemand.demand.harm",
     "HarmTable": "geodemand.demand.harm",
     "normalise_crime_type": "geodemand.ingest.vocabulary",
@@ -81,6 +85,7 @@ _EXPORTS = {
     # decide
     "rank_targets": "geodemand.decide.targets",
     "TargetRanking": "geodemand.decide.targets",
+    "ScoreModel": "geodemand.decide.score",
     "patrol_areas": "geodemand.decide.patrol",
     "PatrolPlan": "geodemand.decide.patrol",
     # evaluate
@@ -104,7 +109,7 @@ _EXPORTS = {
     "hotspot_figure": "geodemand.outputs.maps.png",
     # jobs
     "run_weekly": "geodemand.jobs.weekly",
-    "WeeklyConfig": "geodemand.jobs.weekly",
+    "WeeklyConfig": "geodemand.jobs.config",
     "WeeklyResult": "geodemand.jobs.weekly",
 }
 

@@ -87,16 +87,30 @@ def test_monthly_folds():
         make_folds(occ, "month", 3, 7)
 
 
-def test_weekly_folds_end_with_the_data():
+def test_weekly_folds_are_iso_weeks_ending_with_the_last_complete_week():
+    # 2019-12-29 is a Sunday: the week of 2019-12-23 is the last complete ISO week
     occ = pd.Series(pd.to_datetime(["2019-01-01 10:00", "2019-12-31 23:54"]))
     f = make_folds(occ, "week", 2, 50)
-    assert list(f["test_start"]) == list(pd.to_datetime(["2019-12-18", "2019-12-25"]))
-    assert f["test_end"].iloc[-1] == pd.Timestamp("2020-01-01")
-    assert f["train_start"].iloc[0] == pd.Timestamp("2019-12-18") - pd.Timedelta(weeks=50)
+    assert list(f["test_start"]) == list(pd.to_datetime(["2019-12-16", "2019-12-23"]))
+    assert f["test_end"].iloc[-1] == pd.Timestamp("2019-12-30")
+    assert f["train_start"].iloc[0] == pd.Timestamp("2019-12-16") - pd.Timedelta(weeks=50)
     with pytest.raises(InvalidParameterError, match="need 54 weeks"):
         make_folds(occ, "week", 2, 52)
     with pytest.raises(InvalidParameterError, match="first day of a month"):
         make_folds(occ, "month", 1, 1, end="2019-12-15")
+    with pytest.raises(InvalidParameterError, match="a Monday"):
+        make_folds(occ, "week", 1, 1, end="2019-12-15")
+
+
+def test_expanding_training_history():
+    """With min_train_periods below train_periods, early folds train on what there is."""
+    occ = pd.Series(pd.to_datetime(["2021-01-05", "2021-08-20"]))
+    f = make_folds(occ, "month", 3, 24, min_train_periods=5)
+    assert list(f["train_start"]) == [pd.Timestamp("2021-01-01")] * 3
+    assert list(f["test_start"]) == list(pd.to_datetime(["2021-06-01", "2021-07-01",
+                                                          "2021-08-01"]))
+    with pytest.raises(InvalidParameterError, match="at least 6 months"):
+        make_folds(occ, "month", 3, 24, min_train_periods=6)
 
 
 # ---------------------------------------------------------------------------- units
@@ -120,7 +134,8 @@ def test_area_mode_counts_match_point_in_polygon(frame):
         ],
         crs=CRS,
     )
-    res = backtest(frame, areas=quads, grid=GRID, n_folds=2, train_periods=3, methods=["naive"])
+    res = backtest(frame, area_units=quads, grid=GRID, n_folds=2, train_periods=3,
+                   methods=["naive"])
     assert res.params["units"] == "areas" and res.params["study_area_km2"] == pytest.approx(16)
     # reference twin: the naive metric of fold 1 computed by hand
     fold = res.folds[(res.folds["fold"] == 1)]
@@ -248,7 +263,7 @@ def test_curve_and_outputs(result, tmp_path):
         assert (np.diff(sub["hit_rate"].to_numpy()) >= -1e-12).all(), method
         assert (sub["hit_rate"].to_numpy() <= hind["hit_rate"].to_numpy() + 1e-12).all()
     paths = result.write(tmp_path / "out", "bt")
-    assert set(paths) == {"summary_csv", "folds_csv", "markdown", "plot"}
+    assert set(paths) == {"summary_csv", "folds_csv", "lpu_csv", "places_csv", "markdown", "plot"}
     back = pd.read_csv(paths["summary_csv"])
     assert len(back) == len(result.summary)
     md = paths["markdown"].read_text()
@@ -270,8 +285,6 @@ def test_targets_method_runs_when_lpus_present(frame):
 
 
 def test_bad_inputs(frame):
-    with pytest.raises(InvalidParameterError, match="lpu"):
-        backtest(frame, grid=GRID, n_folds=1, train_periods=2, methods=["targets"])
     with pytest.raises(InvalidParameterError, match="unknown method"):
         backtest(frame, grid=GRID, n_folds=1, train_periods=2, methods=["magic"])
     monthly = frame.assign(date_precision="month")
@@ -305,6 +318,7 @@ def test_cli_writes_the_bundle(tmp_path):
     res = CliRunner().invoke(
         command,
         [
+            "--incidents",
             str(csv),
             "--lpu-boundaries",
             str(lpus),
@@ -320,11 +334,11 @@ def test_cli_writes_the_bundle(tmp_path):
             "crime_type_value=burglary",
             "--folds",
             "2",
-            "--window",
+            "--train-periods",
             "2",
-            "--cell-size",
+            "--cell-size-m",
             "250",
-            "--bandwidth",
+            "--kde-bandwidth-m",
             "300",
             "--method",
             "naive",
@@ -342,6 +356,8 @@ def test_cli_writes_the_bundle(tmp_path):
         "x.md",
         "x_folds.csv",
         "x_hit_rate.png",
+        "x_lpu.csv",
+        "x_places.csv",
         "x_summary.csv",
     ]
 

@@ -29,6 +29,7 @@ def test_ingest_prints_accounting_and_writes_atomically(tmp_path, data_dir):
         [
             "-q",
             "ingest",
+            "--incidents",
             str(data_dir / "incidents/west-midlands/2018-06-west-midlands-api.csv.gz"),
             "--lpu-boundaries",
             str(data_dir / "boundaries/west-midlands/lpus.geojson"),
@@ -51,7 +52,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
     bad = tmp_path / "empty.csv"
     bad.write_text("")
     proc = subprocess.run(
-        [sys.executable, "-m", "geodemand.cli", "ingest", str(bad)],
+        [sys.executable, "-m", "geodemand.cli", "ingest", "--incidents", str(bad)],
         capture_output=True,
         text=True,
     )

@@ -480,7 +480,8 @@ def test_knox_command_writes_table_and_heat_map(tmp_path):
 
     memphis = DATA / "incidents" / "memphis" / "memphis_robberies_2019.csv"
     out = tmp_path / "out"
-    run = CliRunner().invoke(command, [str(memphis), "--permutations", "9", "--seed", "3",
+    run = CliRunner().invoke(command, ["--incidents", str(memphis), "--permutations", "9",
+                                       "--seed", "3",
                                        "--space-bands", "0,100,200,inf", "--time-bands",
                                        "0,7,14,inf", "--out", str(out)])
     assert run.exit_code == 0, run.output
@@ -489,10 +490,10 @@ def test_knox_command_writes_table_and_heat_map(tmp_path):
     assert "same location (0 m)" in run.output and "[100, 200) m" in run.output
     assert (out / "knox.png").read_bytes()[:4] == b"\x89PNG"
     leics = sorted((DATA / "police_uk" / "leicestershire").glob("*.csv.gz"))[0]
-    refused = CliRunner().invoke(command, [str(leics), "--out", str(tmp_path / "m")])
+    refused = CliRunner().invoke(command, ["--incidents", str(leics), "--out", str(tmp_path / "m")])
     assert isinstance(refused.exception, InvalidParameterError)
     assert "month" in str(refused.exception)
-    bad = CliRunner().invoke(command, [str(memphis), "--crime-type", "burglary",
+    bad = CliRunner().invoke(command, ["--incidents", str(memphis), "--crime-type", "burglary",
                                        "--out", str(tmp_path / "b")])
     assert isinstance(bad.exception, InvalidParameterError)
     assert "no such type" in str(bad.exception)

@@ -166,9 +166,9 @@ def test_ranking_ties_harm_table_and_top_n():
     })
     table = HarmTable(
         frame=pd.DataFrame({"crime_type": ["burglary", "shoplifting", "robbery"],
-                            "harm_weight": [10.0, 1.0, 10.0], "status": "sourced",
-                            "version": "t", "source": "test"}),
-        path="test",
+                            "harm_weight": [10.0, 1.0, 10.0], "status": "user",
+                            "source": "test"}),
+        scheme="file", force=None, path="test",
     )
     by_harm = repeat_locations(frame, harm=table)
     assert list(by_harm["location_key"]) == ["a", "b", "d", "c"]  # 10, 10, 10 tie -> key
@@ -206,7 +206,7 @@ def test_bad_input_is_refused_with_the_field_named():
     with pytest.raises(InvalidParameterError, match="field x, row 2"):
         repeat_locations(bad)
     unknown = frame.assign(crime_type="made-up-type")
-    with pytest.raises(InvalidParameterError, match="no harm weight"):
+    with pytest.raises(InvalidParameterError, match="no weight for crime type"):
         repeat_locations(unknown)
     assert repeat_locations(unknown, unknown_harm=2.0)["harm"].sum() == 40.0
     with pytest.raises(InvalidParameterError, match="tolerance_m"):

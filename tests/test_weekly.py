@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import rasterio
@@ -39,7 +40,10 @@ def test_default_run_writes_the_whole_bundle(demo_run):
     assert {f"{s}.html" for s in LPU_FILES} <= names
     assert {f"control_plan_{s}.md" for s in LPU_FILES} <= names
     assert not [n for n in names if n.startswith(".")]  # no temporary files
-    assert not [p for p in d.parent.iterdir() if p.name.startswith(".")]
+    # published atomically: a link to a complete version, no staging folder left
+    assert d.is_symlink() and d.resolve().parent.name == ".bundles"
+    assert {p.name for p in d.parent.iterdir()} == {d.name, ".bundles", ".lock"}
+    assert not list((d.parent / ".bundles").glob("*.partial"))
 
 
 def test_manifest_records_inputs_rows_window_and_synthetic(demo_run):
@@ -50,8 +54,10 @@ def test_manifest_records_inputs_rows_window_and_synthetic(demo_run):
     assert rows["read"] == rows["accepted"] + rows["rejected"]
     assert rows["outside_every_lpu"] >= 0
     assert m["data_window"]["start"] and m["data_window"]["end"]
-    assert m["parameters"]["targets"]["window_days"] == 730
-    assert m["parameters"]["targets"]["excluded"]  # police-generated types excluded
+    assert m["parameters"]["demand"]["window_days"] == 730
+    assert m["demand"]["excluded"]["police_generated"] > 0  # police-generated types excluded
+    assert m["demand"]["harm_table"]["scheme"] == "cchi"
+    assert m["parameters"]["score"]["formula"].startswith("expected_harm")
     assert {"numpy", "geopandas", "numba", "folium"} <= set(m["versions"])
     assert set(m["timings_s"]) >= {"ingest", "areas", "maps", "summary"}
     for name, info in m["outputs"].items():
@@ -67,7 +73,8 @@ def test_outputs_are_consistent(demo_run):
     with rasterio.open(d / "density.tif") as src:
         assert src.crs.to_epsg() == 27700
     with rasterio.open(d / "hotspots.tif") as src:
-        assert src.read(1).min() >= -3 and src.read(1).max() <= 3
+        bins = src.read(1)
+        assert np.nanmin(bins) >= -3 and np.nanmax(bins) <= 3 and np.isnan(bins).any()
     summary = (d / "summary.md").read_text()
     assert "SYNTHETIC DATA" in summary and "Knox" in summary
     assert "Birmingham East" in summary and "previous" in summary
@@ -103,17 +110,18 @@ def test_config_file_and_cli_errors(tmp_path, data_dir):
     assert cfg.lpus == ("Solihull",) and cfg.top_n == 2
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 'red'\n")
-    res = CliRunner().invoke(main, ["weekly", "--config", str(bad), "--quiet"])
+    res = CliRunner().invoke(main, ["-q", "weekly", "--config", str(bad)])
     assert res.exit_code == 2 and "unknown option" in res.output
     proc = subprocess.run(
-        [sys.executable, "-m", "geodemand.cli", "weekly", "--incidents", str(tmp_path / "no.csv"),
-         "--quiet"], capture_output=True, text=True,
+        [sys.executable, "-m", "geodemand.cli", "-q", "weekly", "--incidents",
+         str(tmp_path / "no.csv")], capture_output=True, text=True,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    res = CliRunner().invoke(main, ["weekly", "--config", str(cfg_path), "--lpu", "Atlantis",
-                                    "--out", str(tmp_path / "o"), "--quiet"])
+    res = CliRunner().invoke(main, ["-q", "weekly", "--config", str(cfg_path), "--lpu",
+                                    "Atlantis", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "Atlantis" in res.output
-    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert not (tmp_path / "o").exists() or not [
+        p for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")]
 
 
 def test_template_syntax_in_file_names_and_fields_never_runs(tmp_path, data_dir):
@@ -138,10 +146,13 @@ def test_template_syntax_in_file_names_and_fields_never_runs(tmp_path, data_dir)
     )
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "pwned-field").exists() and not (tmp_path / "pwned-name").exists()
-    [bundle] = [p for p in (tmp_path / "maps").iterdir() if p.is_dir()]
+    [bundle] = [p for p in (tmp_path / "maps").iterdir() if not p.name.startswith(".")]
     for page in bundle.glob("*.html"):
         html = page.read_text(encoding="utf-8")
         assert "lipsum" not in html and "{{7*7}}" not in html
         encoded = re.search(r'atob\("([A-Za-z0-9+/=]*)"\)', html).group(1)
         payload = json.loads(base64.b64decode(encoded).decode("utf-8"))
-        assert name in payload["title"]["sub"]  # the file name is shown literally
+        shown = json.dumps(payload, ensure_ascii=False)
+        assert exec_field in shown or page.name != "force.html"  # labels shown literally
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["inputs"][0]["path"].endswith(name)  # the file list is in the manifest

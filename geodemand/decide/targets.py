@@ -1,46 +1,26 @@
-"""Control-plan targets: places and hot-spot cells ranked within each LPU, every score explained.
+"""Control-plan targets: places and grid cells ranked by the harm they are expected to generate.
 
-:func:`rank_targets` scores two kinds of unit in each LPU over a data window (default: the
-two years up to the latest incident):
+:func:`rank_targets` takes the demand stage's output (:class:`geodemand.demand.demand.Demand`:
+the window, the exclusions, the harm weights and the named, merged places are decided there
+and only there) and scores every unit with the target score of :mod:`geodemand.decide.score`:
 
-* **places**: repeat locations (the police.uk map point or another ``location_key``);
-* **cells**: grid cells (default 100 m) holding incidents.
+    expected_harm = expected_incidents × harm_per_incident      (CCHI days next period)
 
-Ethics by default
------------------
-Places, never people (no person field is read or written). Harm-weighted (the harm table,
-:func:`geodemand.demand.harm.harm_weights`). Police-generated types (drugs, possession of weapons:
-found by police activity, not reported by victims) are **excluded** unless
-``include_police_generated=True``; the result records what was excluded and how many
-incidents that was. Targets expire: patrol areas carry a review date.
+Two kinds of unit:
 
-The score
----------
-Each incident ``i`` in the window has harm ``h_i`` (its type's weight) and a recency weight
-``r_i = 0.5 ** (age_i / half_life_days)`` (age in days to the window end; default half-life
-365 days, so demand of the last year counts about twice that of the year before). For each
-unit in an LPU five components are computed, each scaled to [0, 1]:
+* **places**: named, merged police.uk map points (or other ``location_key`` places);
+* **cells**: squares of a grid (default 100 m) over the LPUs, scored on the incidents that are
+  not at a partnership site.
 
-``harm``
-    ``Σ h_i r_i`` (recency-weighted harm demand) divided by the LPU's largest.
-``density``
-    the kernel density of ``h_i r_i`` (quartic, ``bandwidth_m``) at the unit (a place's cell,
-    or the cell itself) divided by the LPU's largest.
-``gistar``
-    Gi* significance of the unit's cell on harm-weighted counts (queen ring, FDR-corrected
-    bins): ``max(bin, 0) / 3`` (0 not a significant hot spot, 1 = 99 % confidence).
-``repeat``
-    repeat-ness: ``log(1 + repeats) / log(1 + LPU's largest)``, repeats = incidents at the
-    place beyond the first (for a cell: summed over its places).
-``recency``
-    ``Σ h_i r_i / Σ h_i``: the share of the unit's harm that survives the recency decay (1 if
-    everything happened at the window end).
+Partnership sites (hospitals, prisons, police stations, ...; :mod:`geodemand.demand.places`)
+are not directed-patrol targets unless ``patrol_partnership_sites``: they are scored the same
+way and listed in :attr:`TargetRanking.partnership`, for multi-agency problem solving.
 
-``score = Σ_k w_k · component_k`` with default weights harm 0.40, density 0.20, gistar 0.15,
-repeat 0.15, recency 0.10 (they sum to 1, so the score lies in [0, 1]). Every component is
-reported as ``score_<k> = w_k · component_k`` next to its raw value, so an analyst can see
-why a unit ranks where it does. Ties are broken by raw recency-weighted harm, then incident
-count, then the unit's key (location key / cell row, col), so the order is deterministic.
+Ethics by default: places, never people (no person field is read or written); harm-weighted;
+police-generated types out (decided in the demand stage); targets expire (patrol areas carry
+a review date). Ranks: ``rank`` within the LPU and ``force_rank`` across the force, both by
+``expected_harm`` (absolute CCHI days, so they are comparable), ties broken by the window's
+harm, incidents, then the id, so the order is deterministic.
 """
 
 from __future__ import annotations
@@ -51,14 +31,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodemand._announce import announce
-from geodemand.demand.harm import HarmTable, harm_weights
+from geodemand.decide.score import ScoreModel, fit_score_model, period_ages, score_units
+from geodemand.demand.demand import Demand
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
-from geodemand.ingest.vocabulary import police_generated_types
 
-DEFAULT_WEIGHTS = {"harm": 0.40, "density": 0.20, "gistar": 0.15, "repeat": 0.15, "recency": 0.10}
-COMPONENTS = tuple(DEFAULT_WEIGHTS)
+#: Default side of the target grid's cells, metres.
+CELL_SIZE_M = 100.0
+LEAD_COLUMNS = (
+    "target_type", "target_id", "label", "lpu", "rank", "force_rank", "neighbourhood",
+    "expected_harm", "expected_incidents", "harm_per_incident", "incidents", "harm",
+)
 
 
 @dataclass(frozen=True)
@@ -68,276 +51,292 @@ class TargetRanking:
     Attributes
     ----------
     places : DataFrame
-        One row per (place, LPU): ``target_type="place"``, ``target_id``, ``rank`` (within
-        LPU), ``force_rank``, ``lpu``, ``neighbourhood``, ``location_key``, ``x``, ``y``,
-        ``incidents``, ``harm``, ``harm_recent``, ``repeats``, ``first_date``, ``last_date``,
-        ``density``, ``gistar_z``, ``gistar_bin``, ``recency_share``, ``score``,
-        ``score_<component>``, ``n_<crime type>``.
+        Directed-patrol place targets, one row per place: ``target_type="place"``,
+        ``target_id`` (``place:<key>``), ``label``, ``lpu``, ``rank``, ``force_rank``,
+        ``neighbourhood``, the score's components (:func:`geodemand.decide.score.score_units`:
+        ``expected_harm``, ``expected_incidents``, ``harm_per_incident``, ``rate_*``,
+        ``own_harm_per_incident``, ``prior_weight``), ``incidents`` and ``harm`` in the
+        window, ``first_date``, ``last_date``, ``n_<crime type>`` counts, ``members``,
+        ``x``, ``y`` (analysis CRS, metres), ``lat``, ``lon``, ``other_org_share``,
+        ``default_geocode``.
     cells : GeoDataFrame
-        One row per (cell, LPU) with incidents: the same columns with ``row``, ``col``
-        instead of ``location_key`` and the cell square as geometry.
-    incidents : DataFrame
-        The incidents scored: in the window, exclusions applied, inside an LPU, with
-        ``harm``, ``recency``, ``cell_row``, ``cell_col`` added.
+        Cell targets: the same columns with ``row``, ``col`` and the cell square.
+    partnership : DataFrame
+        Partnership sites (same columns as ``places`` plus ``partnership_reason``,
+        ``site_category``), ranked within LPU by expected harm (``rank``).
+    demand : Demand
     grid : Grid
-    density : KDEResult
-    hotspots : GiStarResult
-    excluded : dict
-        ``{crime type: incidents excluded}`` (police-generated types unless included).
+    model : ScoreModel
     params : dict
-        Window, weights, half-life, bandwidth, cell size, harm table, exclusions, counts.
     """
 
     places: pd.DataFrame
     cells: gpd.GeoDataFrame
-    incidents: pd.DataFrame
+    partnership: pd.DataFrame
+    demand: Demand
     grid: Grid
-    density: object
-    hotspots: object
-    excluded: dict = field(default_factory=dict)
+    model: ScoreModel
     params: dict = field(default_factory=dict)
 
-    def top(self, k: int = 10, kind: str = "places", lpu: str | None = None) -> pd.DataFrame:
-        """The top ``k`` targets per LPU (or of one LPU), in rank order."""
-        table = self.places if kind == "places" else self.cells
+    @property
+    def incidents(self) -> pd.DataFrame:
+        """The demand's incidents (window, exclusions, harm) that were scored."""
+        return self.demand.incidents
+
+    def top(self, n: int = 10, kind: str = "places", lpu: str | None = None) -> pd.DataFrame:
+        """The top ``n`` targets of each LPU (or of one LPU), in rank order.
+
+        ``kind`` is ``"places"``, ``"cells"`` or ``"partnership"``.
+        """
+        if kind not in ("places", "cells", "partnership"):
+            raise InvalidParameterError(f"kind must be places, cells or partnership, got {kind!r}")
+        table = getattr(self, kind)
         if lpu is not None:
             table = table[table["lpu"] == lpu]
-        return table[table["rank"] <= k].sort_values(["lpu", "rank"], kind="mergesort")
+        return table[table["rank"] <= n].sort_values(["lpu", "rank"], kind="mergesort")
 
     def targets_table(self) -> pd.DataFrame:
-        """Places and cells in one table (no geometry), for ``targets.csv``."""
+        """Places, cells and partnership sites in one table (no geometry), for targets.csv.
+
+        Coordinates: ``lat``/``lon`` to 6 decimals, ``x``/``y`` (analysis CRS) to 1 m, integer
+        ``row``/``col`` for cells.
+        """
         cells = pd.DataFrame(self.cells.drop(columns="geometry"))
-        both = pd.concat([self.places, cells], ignore_index=True, sort=False)
-        lead = ["target_type", "target_id", "lpu", "rank", "force_rank", "neighbourhood", "score"]
-        comps = [f"score_{c}" for c in COMPONENTS]
-        rest = [c for c in both.columns if c not in lead + comps]
+        part = self.partnership.assign(target_type="partnership site")
+        both = pd.concat([self.places, cells, part], ignore_index=True, sort=False)
+        both["x"] = both["x"].round(0)
+        both["y"] = both["y"].round(0)
+        both["lat"] = both["lat"].round(6)
+        both["lon"] = both["lon"].round(6)
+        for col in ("row", "col", "rank", "force_rank"):
+            if col in both.columns:
+                both[col] = both[col].astype("Int64")
+        if "members" in both.columns:
+            both["members"] = both["members"].map(
+                lambda v: "; ".join(v) if isinstance(v, list) else ""
+            )
+        lead = [c for c in LEAD_COLUMNS if c in both.columns]
+        rest = [c for c in both.columns if c not in lead]
+        order = {"place": 0, "cell": 1, "partnership site": 2}
         return (
-            both[lead + comps + rest]
-            .sort_values(["target_type", "lpu", "rank"], kind="mergesort")
+            both[lead + rest]
+            .assign(_k=both["target_type"].map(order))
+            .sort_values(["_k", "lpu", "rank"], kind="mergesort")
+            .drop(columns="_k")
             .reset_index(drop=True)
         )
 
+    def __repr__(self) -> str:
+        return (
+            f"TargetRanking({len(self.places):,} places, {len(self.cells):,} cells, "
+            f"{len(self.partnership):,} partnership sites; {self.model.describe()})"
+        )
 
-def _window(frame: pd.DataFrame, window_end, window_days: int):
-    if not len(frame):
-        raise InvalidParameterError("no incidents to rank")
-    end = pd.Timestamp(window_end) if window_end is not None else frame["occurred"].max()
-    start = end - pd.Timedelta(days=window_days)
-    return start, end
+    def _repr_html_(self) -> str:
+        import html
+
+        top = self.top(3, "places")[["lpu", "rank", "label", "expected_harm",
+                                     "expected_incidents", "incidents"]]
+        return f"<p>{html.escape(repr(self))}</p>" + top.round(2).to_html(index=False)
 
 
 def rank_targets(
-    incidents,
+    demand: Demand,
     *,
-    window_end=None,
-    window_days: int = 730,
-    half_life_days: float = 365.0,
-    harm: HarmTable | None = None,
-    include_police_generated: bool = False,
-    crime_types: list[str] | None = None,
-    cell_size_m: float = 100.0,
-    bandwidth_m: float = 250.0,
-    weights: dict[str, float] | None = None,
+    cell_size_m: float = CELL_SIZE_M,
     grid: Grid | None = None,
+    study_area=None,
+    patrol_partnership_sites: bool = False,
 ) -> TargetRanking:
-    """Rank places and hot-spot cells within each LPU into control-plan targets.
+    """Rank places and grid cells within each LPU by expected harm (module documentation).
 
     Parameters
     ----------
-    incidents : IncidentTable or DataFrame
-        Canonical incidents after :func:`geodemand.assign_areas` (``lpu`` and
-        ``neighbourhood`` present). Incidents outside every LPU are not ranked.
-    window_end : date-like, optional
-        End of the data window (default: the latest ``occurred``).
-    window_days : int
-        Window length in days (default 730, two years).
-    half_life_days : float
-        Half-life of the recency weight, days.
-    harm : HarmTable, optional
-        Harm weights (default: the shipped table, announced when it holds placeholders).
-    include_police_generated : bool
-        Keep police-generated types (default False: they are excluded and counted).
-    crime_types : list of str, optional
-        Only these canonical types (after the exclusion rule).
-    cell_size_m, bandwidth_m : float
-        Cell size of the target grid and KDE search radius, metres.
-    weights : dict, optional
-        Component weights (keys ``harm, density, gistar, repeat, recency``), >= 0, summing
-        to 1.
+    demand : Demand
+        From :func:`geodemand.demand.demand.prepare_demand` (the one place where the window,
+        exclusions and weights are decided).
+    cell_size_m : float
+        Side of the target grid's cells, metres (when ``grid`` is None).
     grid : Grid, optional
-        Raster frame (default: covering the incidents with ``cell_size_m`` cells).
+        Raster frame of the cell targets (default: covering the incidents).
+    study_area : Areas, GeoDataFrame or shapely geometry, optional
+        The force area (e.g. the LPUs): the score compares captures over the grid cells whose
+        centre lies in it (default: every grid cell).
+    patrol_partnership_sites : bool
+        Keep partnership sites among the directed-patrol targets (default False).
+
+    Returns
+    -------
+    TargetRanking
     """
-    from geodemand.engines.density import kde
-    from geodemand.engines.hotspots import gistar
-
-    w = dict(DEFAULT_WEIGHTS if weights is None else weights)
-    if (
-        set(w) != set(COMPONENTS)
-        or any(v < 0 for v in w.values())
-        or abs(sum(w.values()) - 1) > 1e-9
-    ):
+    if not isinstance(demand, Demand):
         raise InvalidParameterError(
-            f"weights must give every component of {list(COMPONENTS)} a value >= 0, summing "
-            f"to 1; got {weights}"
+            "rank_targets needs a Demand: call geodemand.prepare_demand(incidents) first "
+            f"(got {type(demand).__name__})"
         )
-    if half_life_days <= 0 or window_days <= 0:
-        raise InvalidParameterError("half_life_days and window_days must be > 0")
-    frame = incidents.frame if hasattr(incidents, "frame") else incidents
-    crs = frame.attrs.get("crs") or getattr(incidents, "crs", None)
-    if "lpu" not in frame.columns:
-        raise InvalidParameterError(
-            "incidents have no 'lpu' column: run geodemand.assign_areas first"
-        )
-    harm = harm if harm is not None else harm_weights()
-    start, end = _window(frame, window_end, window_days)
-    in_window = (frame["occurred"] > start) & (frame["occurred"] <= end)
-    sel = frame.loc[in_window & (frame["lpu"] != "outside")]
-    excluded: dict[str, int] = {}
-    if not include_police_generated:
-        pg = sel["crime_type"].isin(police_generated_types())
-        excluded = {
-            k: int(v) for k, v in sel.loc[pg, "crime_type"].value_counts().sort_index().items()
-        }
-        sel = sel.loc[~pg]
-        if excluded:
-            announce(
-                f"excluded police-generated incidents from targeting: "
-                f"{', '.join(f'{k} {v:,}' for k, v in excluded.items())}"
-            )
-    if crime_types is not None:
-        sel = sel.loc[sel["crime_type"].isin(crime_types)]
-    if not len(sel):
-        raise InvalidParameterError(
-            f"no incidents left to rank in the window {start:%Y-%m-%d} to {end:%Y-%m-%d}"
-        )
-    sel = sel.copy()
-    sel["harm"] = harm.weights(sel["crime_type"])
-    age = (end - sel["occurred"]).dt.total_seconds().to_numpy() / 86_400.0
-    sel["recency"] = 0.5 ** (np.maximum(age, 0.0) / half_life_days)
-    sel["harm_recent"] = sel["harm"] * sel["recency"]
+    frame = demand.incidents
+    if not len(frame):
+        raise InvalidParameterError("rank_targets: the demand has no incidents")
+    crs = demand.crs
     if grid is None:
-        grid = Grid.for_points(sel["x"], sel["y"], crs, cell_size=cell_size_m, padding=bandwidth_m)
-    rows, cols, inside = grid.cell_index(sel["x"].to_numpy(), sel["y"].to_numpy())
-    if not inside.all():
-        raise InvalidParameterError(f"{int((~inside).sum())} incidents lie off the target grid")
-    sel["cell_row"], sel["cell_col"] = rows, cols
-    dens = kde(
-        sel,
-        grid,
-        bandwidth_m=bandwidth_m,
-        weights=sel["harm_recent"].to_numpy(),
-        crs=crs,
-        units="per_km2",
+        grid = Grid.for_points(frame["x"], frame["y"], crs, cell_size=cell_size_m, padding=0.0)
+    rows, cols, on = grid.cell_index(frame["x"].to_numpy(), frame["y"].to_numpy())
+    if not on.all():
+        raise InvalidParameterError(f"{int((~on).sum())} incidents lie off the target grid")
+    kind = demand.period_kind
+    last = pd.Timestamp(frame["period"].max())
+    last = max(last, _period_of(demand.window_end, kind))
+    age = period_ages(frame["period"], kind, last)
+    n_periods = int(age.max()) + 1
+    harm = frame["harm"].to_numpy(np.float64)
+    places_all = demand.places.set_index("place_id")
+    partnership_ids = set(places_all.index[places_all["partnership"]])
+    at_site = frame["place_id"].isin(partnership_ids).to_numpy()
+    patrol_mask = np.ones(len(frame), bool) if patrol_partnership_sites else ~at_site
+    flat = rows * grid.n_cols + cols
+    n_cells = grid.n_rows * grid.n_cols
+    model = fit_score_model(
+        np.where(patrol_mask, flat, -1), age, harm, n_cells, n_periods, kind,
+        n_study_units=study_cells(grid, study_area),
     )
-    counts = grid.bin_counts(sel["x"], sel["y"], weights=sel["harm"].to_numpy())
-    hot = gistar(counts, grid=grid)
-    places = _score_units(sel, ["location_key"], dens, hot, w, kind="place")
-    cells = _score_units(sel, ["cell_row", "cell_col"], dens, hot, w, kind="cell")
-    cells = cells.rename(columns={"cell_row": "row", "cell_col": "col"})
-    squares = grid.to_geodataframe()
-    flat = cells["row"].to_numpy() * grid.n_cols + cells["col"].to_numpy()
-    cells = gpd.GeoDataFrame(cells, geometry=squares.geometry.values[flat], crs=crs)
-    params = {
-        "window_start": f"{start:%Y-%m-%d}",
-        "window_end": f"{end:%Y-%m-%d}",
-        "window_days": window_days,
-        "half_life_days": half_life_days,
-        "weights": w,
-        "cell_size_m": grid.cell_size,
-        "bandwidth_m": bandwidth_m,
-        "harm_table": harm.to_record(),
-        "include_police_generated": include_police_generated,
-        "excluded": excluded,
-        "crime_types": crime_types,
-        "incidents_scored": int(len(sel)),
-        "synthetic": bool(sel["synthetic"].any()) if "synthetic" in sel.columns else False,
-        "date_precision": ",".join(sorted(set(sel["date_precision"]))),
-    }
-    return TargetRanking(places, cells, sel, grid, dens, hot, excluded, params)
-
-
-def _score_units(sel: pd.DataFrame, keys: list[str], dens, hot, w: dict, kind: str) -> pd.DataFrame:
-    """Aggregate incidents per (unit, LPU), compute the five components and rank."""
-    group_cols = ["lpu", *keys]
-    g = sel.groupby(group_cols, sort=True, observed=True)
-    aggs = dict(
-        incidents=("incident_id", "size"),
-        harm=("harm", "sum"),
-        harm_recent=("harm_recent", "sum"),
-        x=("x", "mean"),
-        y=("y", "mean"),
-        first_date=("occurred", "min"),
-        last_date=("occurred", "max"),
-    )
-    if kind == "place":  # a place's cell: where its (mean) position falls, first seen
-        aggs.update(cell_row=("cell_row", "first"), cell_col=("cell_col", "first"))
-    out = g.agg(**aggs).reset_index()
-    if "neighbourhood" in sel.columns:
-        out = out.merge(_modal(sel, group_cols, "neighbourhood"), on=group_cols, how="left")
+    # places
+    place_codes, place_ids = pd.factorize(frame["place_id"], sort=True)
+    scored = score_units(model, place_codes, age, harm)
+    scored.index = np.asarray(place_ids)[scored.index.to_numpy()]
+    info = places_all.reindex(scored.index)
+    places = pd.concat([info, scored.drop(columns=["incidents", "harm"])], axis=1)
+    places["incidents"] = scored["incidents"].to_numpy()
+    places["harm"] = scored["harm"].to_numpy()
+    places = places.reset_index().rename(columns={"index": "target_id", "place_id": "target_id"})
+    places = _add_dates_and_types(places, frame, "place_id", "target_id")
+    places["target_type"] = "place"
+    r, c, _ = grid.cell_index(places["x"].to_numpy(), places["y"].to_numpy())
+    places["row"], places["col"] = r, c
+    is_site = places["partnership"].to_numpy(bool)
+    if patrol_partnership_sites:
+        target_places = places
+        partnership = places[is_site].copy()
     else:
-        out["neighbourhood"] = ""
-    by_type = g["crime_type"].value_counts().unstack(fill_value=0)
-    by_type.columns = [f"n_{c}" for c in by_type.columns]
-    out = out.merge(by_type.reset_index(), on=group_cols, how="left")
-    # repeats: incidents beyond the first at each place; a cell sums over its places
-    place_counts = sel.groupby(
-        ["lpu", "location_key", "cell_row", "cell_col"], observed=True
-    ).size()
-    rep = (place_counts - 1).clip(lower=0).rename("repeats").reset_index()
-    out = out.merge(
-        rep.groupby(group_cols)["repeats"].sum().reset_index(), on=group_cols, how="left"
-    )
-    r, c = out["cell_row"].to_numpy(), out["cell_col"].to_numpy()
-    out["density"] = np.nan_to_num(dens.density[r, c], nan=0.0)
-    out["gistar_z"] = hot.z[r, c]
-    out["gistar_q"] = hot.q[r, c]
-    out["gistar_bin"] = hot.bin[r, c].astype(np.int64)
-    out["recency_share"] = np.where(out["harm"] > 0, out["harm_recent"] / out["harm"], 0.0)
-    comp = {
-        "harm": _scaled(out, "harm_recent"),
-        "density": _scaled(out, "density"),
-        "gistar": np.clip(out["gistar_bin"].to_numpy(), 0, 3) / 3.0,
-        "repeat": _scaled(out.assign(_lr=np.log1p(out["repeats"])), "_lr"),
-        "recency": out["recency_share"].to_numpy(),
+        target_places = places[~is_site].copy()
+        partnership = places[is_site].copy()
+    target_places = _rank(target_places)
+    partnership = _rank(partnership)
+    # cells (incidents not at a partnership site, unless those are patrol targets too)
+    cells = score_units(model, np.where(patrol_mask, flat, -1), age, harm)
+    keep = cells.index.to_numpy()
+    cells["row"], cells["col"] = keep // grid.n_cols, keep % grid.n_cols
+    sel = frame.loc[patrol_mask].assign(_cell=flat[patrol_mask])
+    lpu_mode = _modal(sel, "_cell", "lpu")
+    nb_mode = _modal(sel, "_cell", "neighbourhood") if "neighbourhood" in sel.columns else None
+    place_mode = _modal(sel, "_cell", "place_id")
+    cells["lpu"] = lpu_mode.reindex(keep).to_numpy()
+    cells["neighbourhood"] = nb_mode.reindex(keep).to_numpy() if nb_mode is not None else ""
+    label_of = places.set_index("target_id")["label"]
+    cells["label"] = [
+        f"cell around {label_of.get(p, '')}" if isinstance(p, str) and p else "cell"
+        for p in place_mode.reindex(keep).to_numpy()
+    ]
+    cells["x"] = grid.col_centres()[cells["col"].to_numpy()]
+    cells["y"] = grid.row_centres()[cells["row"].to_numpy()]
+    lon, lat = _lonlat(cells["x"].to_numpy(), cells["y"].to_numpy(), crs)
+    cells["lon"], cells["lat"] = lon, lat
+    cells["target_id"] = [f"cell:{r},{c}" for r, c in zip(cells["row"], cells["col"], strict=True)]
+    cells["target_type"] = "cell"
+    cells = _add_dates_and_types(cells, sel, "_cell", None, keys=keep)
+    cells = _rank(cells.reset_index(drop=True))
+    squares = grid.to_geodataframe()
+    flat_rank = cells["row"].to_numpy() * grid.n_cols + cells["col"].to_numpy()
+    cells = gpd.GeoDataFrame(cells, geometry=squares.geometry.values[flat_rank], crs=crs)
+    params = {
+        **demand.params,
+        "score": model.to_record(),
+        "score_formula": model.describe(),
+        "cell_size_m": grid.cell_size,
+        "patrol_partnership_sites": bool(patrol_partnership_sites),
+        "n_place_targets": int(len(target_places)),
+        "n_cell_targets": int(len(cells)),
+        "n_partnership_sites": int(len(partnership)),
+        "partnership_reasons": partnership.groupby("site_category").size().astype(int).to_dict()
+        if len(partnership) else {},
     }
-    out["score"] = 0.0
-    for name in COMPONENTS:
-        out[f"score_{name}"] = w[name] * comp[name]
-        out["score"] += out[f"score_{name}"]
-    sort_keys = ["lpu", "score", "harm_recent", "incidents", *keys]
-    out = out.sort_values(
-        sort_keys, ascending=[True, False, False, False, *([True] * len(keys))], kind="mergesort"
+    return TargetRanking(target_places, cells, partnership, demand, grid, model, params)
+
+
+def _period_of(when: pd.Timestamp, kind: str) -> pd.Timestamp:
+    from geodemand.demand.periods import period_floor
+
+    return period_floor(when, kind)
+
+
+def study_cells(grid: Grid, study_area) -> int:
+    """Number of grid cells whose centre lies in ``study_area`` (all cells when None)."""
+    if study_area is None:
+        return grid.n_rows * grid.n_cols
+    return int(cell_mask(grid, study_area).sum())
+
+
+def cell_mask(grid: Grid, study_area) -> np.ndarray:
+    """``(n_rows, n_cols)`` bool: cells whose centre lies in ``study_area`` (Areas, a
+    GeoDataFrame/GeoSeries in the grid's CRS, or a shapely geometry)."""
+    import shapely
+
+    if hasattr(study_area, "lpus"):
+        study_area = study_area.lpus
+    if hasattr(study_area, "geometry") and hasattr(study_area, "crs"):
+        geoms = study_area.to_crs(grid.crs).geometry.values
+        geom = shapely.union_all(np.asarray(geoms, dtype=object))
+    else:
+        geom = study_area
+    gx, gy = grid.cell_centres()
+    shapely.prepare(geom)
+    return shapely.contains_xy(geom, gx, gy)
+
+
+def _rank(table: pd.DataFrame) -> pd.DataFrame:
+    if not len(table):
+        return table.assign(rank=pd.Series(dtype="Int64"), force_rank=pd.Series(dtype="Int64"))
+    table = table.sort_values(
+        ["lpu", "expected_harm", "harm", "incidents", "target_id"],
+        ascending=[True, False, False, False, True],
+        kind="mergesort",
     ).reset_index(drop=True)
-    out["rank"] = out.groupby("lpu").cumcount() + 1
-    force = out.sort_values(
-        ["score", "harm_recent", "incidents", "lpu", "rank"],
-        ascending=[False, False, False, True, True],
+    table["rank"] = table.groupby("lpu").cumcount() + 1
+    order = table.sort_values(
+        ["expected_harm", "harm", "incidents", "target_id"],
+        ascending=[False, False, False, True],
         kind="mergesort",
     ).index
-    out.loc[force, "force_rank"] = np.arange(1, len(out) + 1)
-    out["force_rank"] = out["force_rank"].astype(np.int64)
-    out["target_type"] = kind
-    if kind == "place":
-        out["target_id"] = "place:" + out["location_key"].astype(str)
-        out = out.drop(columns=["cell_row", "cell_col"])
-    else:
-        out["target_id"] = "cell:" + out["cell_row"].astype(str) + "," + out["cell_col"].astype(str)
-    return out
+    table.loc[order, "force_rank"] = np.arange(1, len(table) + 1)
+    table["force_rank"] = table["force_rank"].astype(np.int64)
+    return table
 
 
-def _modal(sel: pd.DataFrame, group_cols: list[str], column: str) -> pd.DataFrame:
-    """The most frequent ``column`` value per group (ties: alphabetically first)."""
-    sizes = sel.groupby([*group_cols, column], observed=True).size().rename("_n").reset_index()
-    sizes = sizes.sort_values(
-        [*group_cols, "_n", column],
-        ascending=[*([True] * len(group_cols)), False, True],
-        kind="mergesort",
-    )
-    return sizes.drop_duplicates(group_cols)[[*group_cols, column]]
+def _modal(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
+    from geodemand.demand.places import group_mode
+
+    return group_mode(frame, [key], column)
 
 
-def _scaled(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """``column`` divided by its LPU maximum (0 where that maximum is 0)."""
-    top = frame.groupby("lpu")[column].transform("max").to_numpy(dtype=float)
-    vals = frame[column].to_numpy(dtype=float)
-    return np.divide(vals, top, out=np.zeros_like(vals), where=top > 0)
+def _lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    from pyproj import Transformer
+
+    if not len(x):
+        return np.zeros(0), np.zeros(0)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+    return np.round(lon, 6), np.round(lat, 6)
+
+
+def _add_dates_and_types(table, frame, key, table_key, keys=None) -> pd.DataFrame:
+    """First/last date and counts by crime type per unit."""
+    g = frame.groupby(key, sort=True)
+    dates = g["occurred"].agg(["min", "max"]).rename(columns={"min": "first_date",
+                                                              "max": "last_date"})
+    types = frame.groupby([key, "crime_type"], observed=True).size().unstack(fill_value=0)
+    types.columns = [f"n_{str(c).replace('-', '_')}" for c in types.columns]
+    extra = dates.join(types)
+    index = table[table_key] if table_key is not None else pd.Index(keys)
+    extra = extra.reindex(np.asarray(index))
+    for col in extra.columns:
+        values = extra[col].to_numpy()
+        table[col] = values if not col.startswith("n_") else np.nan_to_num(values).astype(np.int64)
+    return table

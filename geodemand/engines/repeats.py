@@ -246,7 +246,9 @@ def repeat_locations(
     tolerance_m : float, optional
         Merge places whose coordinates are within this many metres (single linkage).
     harm : HarmTable, optional
-        Harm weights (default :func:`geodemand.demand.harm.harm_weights`, placeholders announced).
+        Harm weights by crime type. Default: the incidents' own ``harm`` column (the demand
+        stage's weights, :func:`geodemand.prepare_demand`: harm is applied once, there), else
+        the default CCHI table (announced).
     top_n : int, optional
         Keep only the top ``top_n`` places of each ``by`` group (see :func:`top_places`).
     by : str or None
@@ -279,9 +281,12 @@ def repeat_locations(
         )
     if top_n is not None and (isinstance(top_n, bool) or int(top_n) != top_n or top_n < 1):
         raise InvalidParameterError(f"top_n: expected an integer >= 1, got {top_n!r}")
-    if harm is None:
+    harm_given = harm is None and "harm" in frame.columns
+    if harm is None and not harm_given:
         harm = harm_weights()
-    if not isinstance(harm, HarmTable):
+        announce("repeat_locations: no 'harm' column and no harm table: the default CCHI "
+                 "weights are used")
+    if not harm_given and not isinstance(harm, HarmTable):
         raise InvalidParameterError(
             f"harm: expected a HarmTable (geodemand.harm_weights()), got {type(harm).__name__}"
         )
@@ -306,8 +311,12 @@ def repeat_locations(
     by_type = np.bincount(
         codes * len(types) + type_codes, minlength=n_places * len(types)
     ).reshape(n_places, len(types))
-    weights = harm.weights(pd.Series(types), unknown_weight=unknown_harm)
-    harm_sum = by_type.astype(np.float64) @ weights
+    if harm_given:  # the demand stage's harm per incident: applied there, summed here
+        harm_sum = np.bincount(codes, weights=frame["harm"].to_numpy(np.float64),
+                               minlength=n_places)
+    else:
+        weights = harm.weights(pd.Series(types), unknown_weight=unknown_harm)
+        harm_sum = by_type.astype(np.float64) @ weights
 
     occurred = pd.to_datetime(frame["occurred"])
     if occurred.isna().any():
@@ -383,7 +392,7 @@ def repeat_locations(
         "by": group_col,
         "rank_by": rank_by,
         "top_n": top_n,
-        "harm_table": harm.to_record(),
+        "harm_table": "the incidents' harm column" if harm_given else harm.to_record(),
         "unknown_harm": unknown_harm,
         "n_incidents": int(len(frame)),
         "n_places": int(n_places),

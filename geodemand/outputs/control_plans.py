@@ -1,130 +1,162 @@
 """Control-plan sheets: one Markdown page per LPU for the people who run the patrols.
 
-Each sheet lists the LPU's patrol areas (rank, neighbourhoods, dosage, review date, the score
-and every component of it) and its top places and cells with their score breakdowns, plus
-the data window, exclusions and the harm table's status. Text from the data (place keys,
-neighbourhood names) is escaped for Markdown tables (pipes, HTML angle brackets).
+Each sheet states the data window, the demand (incidents and harm in CCHI days), what was
+left out, the score's formula, the LPU's patrol budget, then lists the patrol areas (rank,
+name, expected harm, dosage, hot hours, review date), the top places and cells with every
+component of their score, the partnership control plans (multi-agency problem solving for
+hospitals, prisons, police stations, ...) and the data-quality warnings. Text from the data is
+escaped for Markdown (no HTML entities).
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from geodemand._atomic import write_text_atomic
-from geodemand.decide.targets import COMPONENTS
+from geodemand.outputs.markdown import md, md_table
 
 
-def _cell(value) -> str:
-    """Markdown-table-safe text (HTML escaped, pipes and newlines neutralised)."""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return html.escape(str(value)).replace("|", "&#124;").replace("\n", " ")
+def _num(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return f"{float(value):,.{digits}f}"
 
 
-def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
-    """A Markdown table of ``columns`` of ``frame`` (text escaped, floats to 3 decimals)."""
-    cols = [c for c in columns if c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame[cols].iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
-    return "\n".join(lines)
+def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
+                       status=None) -> str:
+    """The Markdown control-plan sheet of one LPU.
 
-
-def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10) -> str:
-    """The Markdown control-plan sheet of one LPU."""
+    ``status`` (optional) maps ``target_id``/``area_id`` to a status text (new, continuing).
+    """
+    demand = ranking.demand
     p = ranking.params
-    comps = [f"score_{c}" for c in COMPONENTS]
-    areas = plan.areas[plan.areas["lpu"] == lpu].sort_values("rank")
+    unit = demand.harm.unit
+    status = status or {}
+    kind = demand.period_kind
+    areas = plan.areas[plan.areas["lpu"] == lpu].sort_values("rank") if len(plan.areas) else (
+        plan.areas)
     places = ranking.top(top_n, "places", lpu)
     cells = ranking.top(top_n, "cells", lpu)
-    excluded = ", ".join(f"{k} ({v:,})" for k, v in p.get("excluded", {}).items()) or "none"
-    synthetic = "\n**SYNTHETIC DATA: not real incidents.**\n" if p.get("synthetic") else ""
-    placeholders = p.get("harm_table", {}).get("placeholders", [])
-    harm_note = (
-        f"Harm weights: {len(placeholders)} placeholder values (replace with a sourced table)."
-        if placeholders
-        else "Harm weights: sourced table."
-    )
-    parts = [
-        f"# Control plan: {_cell(lpu)}",
-        synthetic,
-        f"Data window {p['window_start']} to {p['window_end']} ({p['window_days']} days; "
-        f"recency half-life {p['half_life_days']:g} days). Police-generated types excluded: "
-        f"{excluded}. {harm_note} Places, never people.",
+    sites = ranking.partnership[ranking.partnership["lpu"] == lpu] if len(
+        ranking.partnership) else ranking.partnership
+    excluded = demand.excluded_counts()
+    left_out = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in excluded.items()) or "none"
+    summary = plan.lpu_summary
+    row = summary[summary["lpu"] == lpu] if len(summary) else summary
+    parts = [f"# Control plan: {md(lpu)}", ""]
+    if p.get("synthetic"):
+        parts += ["**SYNTHETIC DATA: not real incidents.**", ""]
+    lpu_frame = demand.incidents[demand.incidents["lpu"] == lpu]
+    parts += [
+        (f"Period {period.describe()}. " if period is not None else "")
+        + f"Data window {demand.window_text}: {len(lpu_frame):,} incidents in this LPU, "
+        f"{lpu_frame['harm'].sum():,.0f} {unit} of harm (harm scheme {demand.harm.scheme}, "
+        f"{demand.harm.force or 'user file'}). Left out of the force's demand: {left_out}. "
+        "Anti-social behaviour has no CCHI value: it weighs the 1-day floor in harm and counts "
+        "fully as demand. Places, never people.",
         "",
-        "Score = "
-        + " + ".join(f"{w:g} × {k}" for k, w in p["weights"].items())
-        + " (each component scaled to 0–1 within the LPU; see `geodemand.decide.targets`).",
-        "",
-        "## Patrol areas",
-        "",
-        markdown_table(
-            areas,
-            [
-                "rank",
-                "area_id",
-                "neighbourhoods",
-                "area_km2",
-                "incidents",
-                "harm",
-                "share_lpu_harm",
-                "visits_per_day",
-                "minutes_per_visit",
-                "review_date",
-                "score",
-                *comps,
-            ],
-        ),
-        "",
-        f"## Top {top_n} places",
-        "",
-        markdown_table(
-            places,
-            [
-                "rank",
-                "location_key",
-                "neighbourhood",
-                "incidents",
-                "repeats",
-                "harm",
-                "score",
-                *comps,
-            ],
-        ),
-        "",
-        f"## Top {top_n} cells ({p['cell_size_m']:g} m)",
-        "",
-        markdown_table(
-            cells,
-            [
-                "rank",
-                "row",
-                "col",
-                "neighbourhood",
-                "incidents",
-                "harm",
-                "gistar_bin",
-                "score",
-                *comps,
-            ],
-        ),
+        f"**Score**: expected harm next {kind} ({unit}) = expected incidents × harm per "
+        f"incident. {ranking.model.describe()}. The score is in absolute units, so ranks "
+        "are comparable across LPUs (force rank).",
         "",
     ]
+    if len(row):
+        r = row.iloc[0]
+        parts += [
+            f"**Patrol budget**: {r['budget_hours']:.1f} officer-hours a day for this LPU "
+            f"(force budget {plan.params['patrol_hours_per_day']:g} h, floor "
+            f"{plan.params['lpu_floor_hours']:g} h per LPU, the rest by expected harm); "
+            f"{int(r['visits_per_day'])} visits of {plan.params['minutes_per_visit']:g} minutes "
+            f"a day; unspent {r['unspent_minutes']:.0f} minutes (visits capped at "
+            f"{plan.params['max_visits_per_day']} per area a day). Visits should be short, "
+            "repeated and unpredictable in time (Koper 1995).",
+            "",
+        ]
+    parts += ["## Patrol areas", ""]
+    if len(areas):
+        table = pd.DataFrame({
+            "rank": areas["rank"].astype(int),
+            "force rank": areas["force_rank"].astype(int),
+            "area": areas["label"].map(md),
+            "status": areas["area_id"].map(lambda a: status.get(a, "")),
+            "neighbourhoods": areas["neighbourhoods"].map(md),
+            f"expected harm ({unit})": areas["expected_harm"].map(_num),
+            "expected incidents": areas["expected_incidents"].map(lambda v: _num(v, 2)),
+            "visits a day": areas["visits_per_day"].astype(int),
+            "hot hours": areas["hot_hours"].map(md),
+            "review date": areas["review_date"].astype(str),
+        })
+        parts += [md_table(table), ""]
+    else:
+        parts += ["No patrol areas in this LPU.", ""]
+    parts += [f"## Top {top_n} places (directed patrol)", ""]
+    parts += [_target_table(places, unit, status), ""]
+    parts += [f"## Top {top_n} cells ({ranking.grid.cell_size:g} m)", ""]
+    parts += [_target_table(cells, unit, status), ""]
+    parts += [
+        "## Partnership control plans (multi-agency problem solving)",
+        "",
+        "Places whose demand comes from an institution that directed patrol cannot address. "
+        "They are not patrol targets; plan them with the partner named.",
+        "",
+    ]
+    if len(sites):
+        table = pd.DataFrame({
+            "rank": sites["rank"].astype(int),
+            "place": sites["label"].map(md),
+            "site": sites["site_category"].map(md),
+            f"expected harm ({unit})": sites["expected_harm"].map(_num),
+            "incidents": sites["incidents"].astype(int),
+            "another organisation": sites["other_org_share"].map(
+                lambda v: "–" if not np.isfinite(v) else f"{v:.0%}"),
+            "why": sites["partnership_reason"].map(md),
+        })
+        parts += [md_table(table), ""]
+    else:
+        parts += ["None flagged in this LPU.", ""]
+    quality = ranking.places[(ranking.places["lpu"] == lpu)
+                             & ranking.places["default_geocode"].astype(bool)]
+    if len(quality):
+        parts += ["## Data quality", ""]
+        for r in quality.itertuples():
+            parts.append(
+                f"- {md(r.label)}: suspected default geocode ({r.incidents:,} incidents; at "
+                f"least 2 % of the LPU's incidents in {r.default_geocode_share:.0%} of the "
+                "months). Check the recording before sending patrols."
+            )
+        parts.append("")
     return "\n".join(parts)
 
 
-def write_control_plans(ranking, plan, out_dir: str | Path, top_n: int = 10) -> list[Path]:
-    """Write ``control_plan_<lpu>.md`` for every LPU with targets; return the paths."""
+def _target_table(table: pd.DataFrame, unit: str, status: dict) -> str:
+    if not len(table):
+        return "None."
+    out = pd.DataFrame({
+        "rank": table["rank"].astype(int),
+        "force rank": table["force_rank"].astype(int),
+        "target": table["label"].map(md),
+        "status": table["target_id"].map(lambda t: status.get(t, "")),
+        "neighbourhood": table["neighbourhood"].astype(str).map(md),
+        f"expected harm ({unit})": table["expected_harm"].map(_num),
+        "expected incidents": table["expected_incidents"].map(lambda v: _num(v, 2)),
+        f"harm per incident ({unit})": table["harm_per_incident"].map(_num),
+        "incidents (window)": table["incidents"].astype(int),
+    })
+    return md_table(out)
+
+
+def write_control_plans(ranking, plan, out_dir: str | Path, stems: dict[str, str],
+                        lpus, *, top_n: int = 10, period=None, status=None) -> list[Path]:
+    """Write ``control_plan_<stem>.md`` for each of ``lpus``; return the paths."""
     out_dir = Path(out_dir)
-    paths = []
-    for lpu in sorted(set(ranking.places["lpu"]) | set(plan.areas.get("lpu", []))):
-        slug = "".join(ch if ch.isalnum() else "-" for ch in lpu.lower()).strip("-")
-        paths.append(
-            write_text_atomic(
-                out_dir / f"control_plan_{slug}.md", control_plan_sheet(ranking, plan, lpu, top_n)
-            )
-        )
-    return paths
+    return [
+        write_text_atomic(out_dir / f"control_plan_{stems[lpu]}.md",
+                          control_plan_sheet(ranking, plan, lpu, top_n, period=period,
+                                             status=status))
+        for lpu in lpus
+    ]

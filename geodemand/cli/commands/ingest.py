@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from geodemand.cli.options import parse_pairs
+from geodemand.cli.options import options, parse_pairs
 
 
 @click.command("ingest")
-@click.argument("paths", nargs=-1, required=True)
+@options("incidents", "mapping", "crs", "lpu_boundaries", "neighbourhood_boundaries",
+         "lpu_name_field", "neighbourhood_name_field")
 @click.option(
     "--format",
     "fmt",
@@ -21,20 +22,6 @@ from geodemand.cli.options import parse_pairs
     ),
     help="Input format (auto detects from the header and suffix).",
 )
-@click.option(
-    "--map",
-    "mapping",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Column mapping for generic input, e.g. --map date=when --map lon=lng "
-    "(fields: id, date, time, crime_type, crime_type_value, x, y, lon, lat, crs, "
-    "location, date_format).",
-)
-@click.option(
-    "--crs",
-    default=None,
-    help="Analysis CRS (default: EPSG:27700 for British data, else the data's UTM zone).",
-)
 @click.option("--strict-types", is_flag=True, help="Reject records with unknown crime types.")
 @click.option(
     "--crime-type-map",
@@ -44,18 +31,6 @@ from geodemand.cli.options import parse_pairs
 )
 @click.option("--force-only", is_flag=True, help="police.uk API: keep only location_type Force.")
 @click.option(
-    "--lpu-boundaries",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="LPU polygons; adds lpu/neighbourhood and counts incidents outside.",
-)
-@click.option(
-    "--neighbourhood-boundaries",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Neighbourhood polygons.",
-)
-@click.option(
     "--out",
     "out",
     type=click.Path(dir_okay=False),
@@ -64,27 +39,31 @@ from geodemand.cli.options import parse_pairs
     "written next to it.",
 )
 def command(
-    paths,
-    fmt,
+    incidents,
     mapping,
     crs,
+    lpu_boundaries,
+    neighbourhood_boundaries,
+    lpu_name_field,
+    neighbourhood_name_field,
+    fmt,
     strict_types,
     crime_type_map,
     force_only,
-    lpu_boundaries,
-    neighbourhood_boundaries,
     out,
 ):
     """Read incident files, print the accounting table and optionally write the result.
 
-    PATHS may be files, folders, globs; .gz works. Every record read is accepted or rejected
-    with a reason; nothing is silently dropped.
+    --incidents may be files, folders, globs; .gz works. Every record read is accepted or
+    rejected with a reason; nothing is silently dropped.
     """
     from geodemand.ingest.incidents import read_incidents
     from geodemand.ingest.write import write_incidents, write_rejects
 
+    if not incidents:
+        raise click.UsageError("--incidents is required (incident files, folders or globs)")
     table = read_incidents(
-        list(paths),
+        list(incidents),
         format=fmt,
         mapping=parse_pairs(mapping, "--map") or None,
         crs=crs,
@@ -103,7 +82,8 @@ def command(
     if lpu_boundaries:
         from geodemand.ingest.areas import assign_areas, read_areas
 
-        areas = read_areas(lpu_boundaries, neighbourhood_boundaries, crs=table.crs)
+        areas = read_areas(lpu_boundaries, neighbourhood_boundaries, crs=table.crs,
+                           lpu_field=lpu_name_field, neighbourhood_field=neighbourhood_name_field)
         table = assign_areas(table, areas)
         counts = table.frame["lpu"].value_counts().sort_index()
         click.echo("\nincidents per LPU:")

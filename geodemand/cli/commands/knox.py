@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from geodemand.cli.options import options, parse_pairs
 from geodemand.errors import InvalidParameterError
 
 
@@ -20,7 +21,7 @@ def _edges(text: str, name: str) -> list[float]:
 
 
 @click.command("knox")
-@click.argument("paths", nargs=-1, required=True)
+@options("incidents", "mapping", "crime_types")
 @click.option(
     "--space-bands",
     default="0,100,200,300,400,inf",
@@ -55,12 +56,6 @@ def _edges(text: str, name: str) -> list[float]:
 @click.option("--permutations", type=click.IntRange(min=1), default=99, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
-    "--crime-type",
-    "crime_types",
-    multiple=True,
-    help="Only these canonical crime types (repeatable), e.g. --crime-type burglary.",
-)
-@click.option(
     "--allow-month-precision",
     is_flag=True,
     help="Run even if the data only have month dates (police.uk); normally refused.",
@@ -74,7 +69,8 @@ def _edges(text: str, name: str) -> list[float]:
     help="Folder for knox_table.csv and knox.png.",
 )
 def command(
-    paths: tuple[str, ...],
+    incidents: tuple[str, ...],
+    mapping: tuple[str, ...],
     space_bands: str,
     time_bands: str,
     closure: str,
@@ -86,13 +82,15 @@ def command(
     allow_month_precision: bool,
     out_dir: str,
 ) -> None:
-    """Knox test of PATHS (incident files, folders or globs): pairs per distance and time band
+    """Knox test of --incidents (files, folders or globs): pairs per distance and time band
     against permuted dates; writes knox_table.csv and knox.png and prints the table."""
     from geodemand._atomic import write_with
     from geodemand.engines.nearrepeat import knox, plot_knox
     from geodemand.ingest.incidents import read_incidents
 
-    table = read_incidents(list(paths))
+    if not incidents:
+        raise click.UsageError("--incidents is required (incident files, folders or globs)")
+    table = read_incidents(list(incidents), mapping=parse_pairs(mapping, "--map") or None)
     frame = table.frame
     if crime_types:
         unknown = sorted(set(crime_types) - set(frame["crime_type"].unique()))

@@ -1,4 +1,4 @@
-"""``geodemand patrol``: patrol-area polygons for planners (GeoJSON, GeoPackage, CSV, sheets)."""
+"""``geodemand patrol``: patrol-area polygons for planners (GeoJSON, GeoPackage, sheets)."""
 
 from __future__ import annotations
 
@@ -6,92 +6,43 @@ from pathlib import Path
 
 import click
 
-from geodemand.cli.options import input_options, load_ranking
+from geodemand.cli.options import DEMAND, INPUTS, PATROL, options, prepare, weekly_config
 
 
 @click.command("patrol")
-@input_options
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Top cells and places per LPU turned into patrol areas.",
-)
-@click.option(
-    "--max-area-km2",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.25,
-    show_default=True,
-    help="Largest patrol area, km² (larger ones are split).",
-)
-@click.option(
-    "--patrol-hours",
-    type=click.FloatRange(min=0, min_open=True),
-    default=8.0,
-    show_default=True,
-    help="Directed-patrol budget per LPU, officer-hours per day.",
-)
-@click.option(
-    "--minutes-per-visit",
-    type=click.FloatRange(5, 30),
-    default=15.0,
-    show_default=True,
-    help="Visit length (Koper curve: 10-15 minutes).",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="Folder for patrol_areas.geojson/.gpkg, targets.csv and control plans.",
-)
-def command(
-    incidents,
-    lpu_boundaries,
-    neighbourhood_boundaries,
-    harm_weights,
-    include_police_generated,
-    window_days,
-    window_end,
-    top,
-    max_area_km2,
-    patrol_hours,
-    minutes_per_visit,
-    out,
-):
-    """Turn the top targets of each LPU into patrol areas with dosage and review dates."""
+@options(*INPUTS, *DEMAND, "cell_size_m", *PATROL, "out_dir", "config")
+def command(config_path, out, **params):
+    """Turn the top targets of each LPU into patrol areas with a whole-visit dosage, hot hours
+    and review dates; write patrol_areas.geojson/.gpkg, targets.csv and control plans."""
     from geodemand._atomic import atomic_path
     from geodemand.decide.patrol import patrol_areas
+    from geodemand.decide.targets import rank_targets
     from geodemand.outputs.control_plans import write_control_plans
+    from geodemand.outputs.names import file_stems
     from geodemand.outputs.vector import write_patrol_areas
 
-    _, areas, ranking = load_ranking(
-        incidents,
-        lpu_boundaries,
-        neighbourhood_boundaries,
-        harm_weights,
-        include_police_generated,
-        window_days,
-        window_end,
-    )
+    cfg = weekly_config(params, config_path)
+    if not out:
+        raise click.UsageError("--out is required (the folder for the patrol-area files)")
+    _, areas, demand = prepare(cfg)
+    ranking = rank_targets(demand, cell_size_m=cfg.cell_size_m, study_area=areas,
+                           patrol_partnership_sites=cfg.patrol_partnership_sites)
     plan = patrol_areas(
-        ranking,
-        None,
-        areas,
-        top_n=top,
-        max_area_km2=max_area_km2,
-        patrol_hours_per_day=patrol_hours,
-        minutes_per_visit=minutes_per_visit,
+        ranking, areas, top_n=cfg.top_n, max_area_km2=cfg.max_area_km2,
+        patrol_hours_per_day=cfg.patrol_hours_per_day, lpu_floor_hours=cfg.lpu_floor_hours,
+        minutes_per_visit=cfg.minutes_per_visit, max_visits_per_day=cfg.max_visits_per_day,
+        review_days=cfg.review_days,
     )
     out = Path(out)
     write_patrol_areas(plan, out / "patrol_areas.geojson")
     write_patrol_areas(plan, out / "patrol_areas.gpkg")
     with atomic_path(out / "targets.csv") as tmp:
         ranking.targets_table().to_csv(tmp, index=False)
-    sheets = write_control_plans(ranking, plan, out)
-    click.echo(
-        plan.lpu_summary[["lpu", "n_areas", "share_of_area", "share_of_harm"]].to_string(
-            index=False
-        )
-    )
+    lpus = sorted(areas.lpus["lpu"])
+    sheets = write_control_plans(ranking, plan, out, file_stems(lpus), lpus)
+    click.echo(repr(plan))
+    if len(plan.lpu_summary):
+        click.echo(plan.lpu_summary[["lpu", "n_areas", "budget_hours", "visits_per_day",
+                                     "unspent_minutes", "share_of_harm"]].round(2)
+                   .to_string(index=False))
     click.echo(f"wrote {len(plan.areas)} patrol areas and {len(sheets)} control plans to {out}")

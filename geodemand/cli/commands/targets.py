@@ -1,4 +1,4 @@
-"""``geodemand targets``: ranked control-plan targets per LPU with score breakdowns."""
+"""``geodemand targets``: ranked control-plan targets per LPU with every score component."""
 
 from __future__ import annotations
 
@@ -6,71 +6,35 @@ from pathlib import Path
 
 import click
 
-from geodemand.cli.options import input_options, load_ranking
+from geodemand.cli.options import DEMAND, INPUTS, options, prepare, weekly_config
 
 
 @click.command("targets")
-@input_options
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Targets shown per LPU.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder for targets.csv (all ranked places and cells).",
-)
-def command(
-    incidents,
-    lpu_boundaries,
-    neighbourhood_boundaries,
-    harm_weights,
-    include_police_generated,
-    window_days,
-    window_end,
-    top,
-    out,
-):
-    """Rank places and hot-spot cells within each LPU into control-plan targets.
+@options(*INPUTS, *DEMAND, "cell_size_m", "patrol_partnership_sites", "top_n", "out_dir",
+         "config")
+def command(config_path, out, **params):
+    """Rank places and grid cells within each LPU by expected harm next period.
 
-    Harm-weighted, recency-weighted, police-generated types excluded by default; every score
-    component is printed and written.
+    Harm-weighted (CCHI days), police-generated types out, partnership sites listed apart;
+    every score component is printed and written (targets.csv with --out).
     """
     from geodemand._atomic import atomic_path
+    from geodemand.decide.targets import rank_targets
 
-    _, _, ranking = load_ranking(
-        incidents,
-        lpu_boundaries,
-        neighbourhood_boundaries,
-        harm_weights,
-        include_police_generated,
-        window_days,
-        window_end,
-    )
-    p = ranking.params
-    click.echo(
-        f"window {p['window_start']} to {p['window_end']}; incidents scored "
-        f"{p['incidents_scored']:,}; excluded {p['excluded'] or 'none'}"
-    )
-    cols = [
-        "lpu",
-        "rank",
-        "location_key",
-        "neighbourhood",
-        "incidents",
-        "harm",
-        "score",
-        "score_harm",
-        "score_density",
-        "score_gistar",
-        "score_repeat",
-        "score_recency",
-    ]
-    click.echo(ranking.top(top, "places")[cols].to_string(index=False))
+    cfg = weekly_config(params, config_path)
+    _, areas, demand = prepare(cfg)
+    ranking = rank_targets(demand, cell_size_m=cfg.cell_size_m, study_area=areas,
+                           patrol_partnership_sites=cfg.patrol_partnership_sites)
+    click.echo(repr(demand))
+    click.echo(f"score: {ranking.model.describe()}")
+    cols = ["lpu", "rank", "force_rank", "label", "expected_harm", "expected_incidents",
+            "harm_per_incident", "incidents"]
+    click.echo(ranking.top(cfg.top_n, "places")[cols].round(2).to_string(index=False))
+    if len(ranking.partnership):
+        click.echo(f"\npartnership sites (not patrol targets): {len(ranking.partnership)}")
+        click.echo(ranking.top(3, "partnership")[["lpu", "rank", "label", "site_category",
+                                                  "expected_harm"]].round(1)
+                   .to_string(index=False))
     if out:
         path = Path(out) / "targets.csv"
         with atomic_path(path) as tmp:
