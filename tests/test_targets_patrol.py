@@ -215,7 +215,7 @@ def test_control_plan_sheet_escapes_and_explains(ranking, plan):
     assert sheet.startswith("# Control plan: Coventry")
     assert "score_harm" in sheet and "visits_per_day" in sheet and "review_date" in sheet
     assert "drugs (388)" in sheet and "Places, never people" in sheet
-    assert "St Michael&#x27;s" in sheet or "St Michael's" not in sheet
+    assert "&#x27;" not in sheet and "&amp;" not in sheet  # Markdown escapes, no HTML entities
 
 
 def test_targets_and_patrol_cli(tmp_path, data_dir):

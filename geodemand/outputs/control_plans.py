@@ -3,34 +3,29 @@
 Each sheet lists the LPU's patrol areas (rank, neighbourhoods, dosage, review date, the score
 and every component of it) and its top places and cells with their score breakdowns, plus
 the data window, exclusions and the harm table's status. Text from the data (place keys,
-neighbourhood names) is escaped for Markdown tables (pipes, HTML angle brackets).
+neighbourhood names, LPU names) is escaped for Markdown with backslashes, never with HTML
+entities (:mod:`geodemand.outputs.markdown`); tables are drawn by ``DataFrame.to_markdown``.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
 
 from geodemand._atomic import write_text_atomic
 from geodemand.decide.targets import COMPONENTS
+from geodemand.outputs.markdown import escape, format_cell, table
 
 
 def _cell(value) -> str:
-    """Markdown-table-safe text (HTML escaped, pipes and newlines neutralised)."""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return html.escape(str(value)).replace("|", "&#124;").replace("\n", " ")
+    """One value as escaped Markdown text (floats to 3 decimals; no HTML entities)."""
+    return format_cell(value)
 
 
 def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
     """A Markdown table of ``columns`` of ``frame`` (text escaped, floats to 3 decimals)."""
-    cols = [c for c in columns if c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame[cols].iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
-    return "\n".join(lines)
+    return table(frame, columns)
 
 
 def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10) -> str:
@@ -40,7 +35,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10) -> str:
     areas = plan.areas[plan.areas["lpu"] == lpu].sort_values("rank")
     places = ranking.top(top_n, "places", lpu)
     cells = ranking.top(top_n, "cells", lpu)
-    excluded = ", ".join(f"{k} ({v:,})" for k, v in p.get("excluded", {}).items()) or "none"
+    excluded = ", ".join(f"{escape(k)} ({v:,})" for k, v in p.get("excluded", {}).items()) or "none"
     synthetic = "\n**SYNTHETIC DATA: not real incidents.**\n" if p.get("synthetic") else ""
     placeholders = p.get("harm_table", {}).get("placeholders", [])
     harm_note = (
@@ -49,7 +44,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10) -> str:
         else "Harm weights: sourced table."
     )
     parts = [
-        f"# Control plan: {_cell(lpu)}",
+        f"# Control plan: {escape(lpu)}",
         synthetic,
         f"Data window {p['window_start']} to {p['window_end']} ({p['window_days']} days; "
         f"recency half-life {p['half_life_days']:g} days). Police-generated types excluded: "
