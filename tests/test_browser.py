@@ -339,3 +339,22 @@ def test_chromium_override_is_used(monkeypatch, tmp_path):
     fake.write_text("")
     monkeypatch.setenv("GEODEMAND_CHROMIUM", str(fake))
     assert Path(find_chromium()) == fake
+
+
+@pytest.mark.browser
+def test_map_with_every_layer_empty_loads_cleanly(tmp_path):
+    """A tiny run (no hot spots, patrol areas, places, incidents) still gives a working page."""
+    chromium = find_chromium()
+    inputs = map_inputs(hostile=False)
+    empty = {
+        k: (v.iloc[:0] if hasattr(v, "iloc") and k != "lpus" else v) for k, v in inputs.items()
+    }
+    save_map(geodemand.hotspot_map(**empty, tiles=None), tmp_path / "empty.html")
+    with StaticServer(tmp_path) as server, Browser(chromium, *VIEWPORT) as browser:
+        browser.navigate(server.url("empty.html"))
+        browser.wait_until("window.geodemandMap !== undefined")
+        browser.settle(0.3)
+        assert browser.console_errors == []
+        legend = browser.evaluate("document.querySelector('.gd-legend').textContent")
+        assert "No significant cells" in legend
+        assert browser.evaluate("Object.keys(geodemandMap.layers).length") == 9
