@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geodemand.outputs.maps.style import format_value
@@ -78,6 +79,22 @@ def format_date(value: Any, *, precision: str = "day") -> str:
     if ts != ts.normalize():
         text += f" {ts:%H:%M}"
     return text
+
+
+def format_dates(values, precision) -> np.ndarray:
+    """:func:`format_date` of many timestamps at once (object array of text).
+
+    ``precision`` is one value for all or one per timestamp (``"month"`` or anything else).
+    """
+    all_ts = pd.DatetimeIndex(pd.to_datetime(pd.Series(values).to_numpy()))
+    codes, idx = pd.factorize(all_ts, use_na_sentinel=True)  # format each time once
+    idx = pd.DatetimeIndex(idx)
+    prec = np.broadcast_to(np.asarray(precision, dtype=object), (len(all_ts),))
+    day = idx.strftime("%a ") + idx.day.astype(str) + idx.strftime(" %b %Y")
+    timed = idx != idx.normalize()
+    day = np.append(np.where(timed, day + idx.strftime(" %H:%M"), day).astype(object), "–")
+    month = np.append(np.asarray(idx.strftime("%b %Y"), dtype=object), "–")
+    return np.where(prec == "month", month[codes], day[codes]).astype(object)
 
 
 def format_dosage(visits: Any, minutes: Any) -> str:

@@ -49,7 +49,7 @@ from geodemand.grid import Grid
 from geodemand.outputs.maps.cards import (
     crime_type_label,
     format_amount,
-    format_date,
+    format_dates,
     incident_card,
     risk_card,
     target_card,
@@ -519,23 +519,24 @@ def _repeat_spec(places, harm_units: str) -> dict:
 
 def _incident_spec(incidents) -> dict:
     """Compact incidents: type names once, then ``[lat, lon, type index, when, place]``."""
-    pts = incidents.geometry.to_crs(WGS84)
-    labels = [crime_type_label(t) for t in incidents["crime_type"]]
+    import shapely
+
+    xy = np.round(shapely.get_coordinates(incidents.geometry.to_crs(WGS84).to_numpy()),
+                  COORD_DECIMALS)
+    codes, uniques = pd.factorize(incidents["crime_type"].astype(str), sort=True)
+    labels = np.array([crime_type_label(t) for t in uniques], dtype=object)
     types = sorted(set(labels))
-    index = {t: i for i, t in enumerate(types)}
-    rows = []
-    for i in range(len(incidents)):
-        place = incidents["label"].iloc[i]
-        rows.append(
-            [
-                round(float(pts.iloc[i].y), COORD_DECIMALS),
-                round(float(pts.iloc[i].x), COORD_DECIMALS),
-                index[labels[i]],
-                format_date(incidents["occurred"].iloc[i],
-                            precision=str(incidents["date_precision"].iloc[i])),
-                "" if place is None or pd.isna(place) else format_value(place),
-            ]
-        )
+    type_index = np.array([types.index(t) for t in labels], dtype=np.int64)[codes]
+    when = format_dates(incidents["occurred"], incidents["date_precision"])
+    place_codes, places = pd.factorize(incidents["label"], use_na_sentinel=True)
+    place_text = np.array(
+        ["" if pd.isna(v) else format_value(v) for v in places] + [""], dtype=object
+    )[place_codes]  # the sentinel -1 picks the trailing ""
+    rows = [
+        [float(lat), float(lon), int(t), str(w), str(pl)]
+        for lon, lat, t, w, pl in zip(xy[:, 0], xy[:, 1], type_index, when, place_text,
+                                      strict=True)
+    ]
     return {
         "key": "incidents",
         "name": f"Incidents this period ({len(rows):,})",
