@@ -31,8 +31,8 @@ VIEWPORT = (1366, 768)
 PLACES_PER_LPU = 5
 
 
-def build_map(tiles=None):
-    """The force-wide map of the demo's latest complete week (public API only)."""
+def build_inputs() -> dict:
+    """Inputs of the force-wide map of the demo's latest complete week (public API only)."""
     import geopandas as gpd
 
     import geodemand
@@ -71,7 +71,7 @@ def build_map(tiles=None):
         }
     )
     force = gpd.read_file(bounds / "force.geojson").to_crs(table.crs)
-    return geodemand.hotspot_map(
+    return dict(
         title="Force-wide hot spots",
         period=period.describe(),
         window=f"{p['window_start']} to {p['window_end']} ({p['window_days']} days)",
@@ -87,6 +87,15 @@ def build_map(tiles=None):
         repeat_places=places,
         incidents=incidents,
         crs=table.crs,
+    )
+
+
+def build_map(tiles=None):
+    """The force-wide map (:func:`build_inputs`) as a folium map."""
+    import geodemand
+
+    return geodemand.hotspot_map(
+        **build_inputs(),
         tiles=tiles,
         # a busy week's thousands of incidents would hide the force-wide picture
         hidden_layers=("risk", "emerging", "incidents"),
