@@ -478,6 +478,9 @@ def test_hidden_layers_start_off_but_stay_in_the_control(plain):
     shown = {s["key"]: s["show"] for s in m.geodemand_payload["layers"]}
     assert shown["incidents"] is False and shown["risk"] is False
     assert shown["emerging"] is True and shown["patrol_areas"] is True
+    legend = [i.get("title") for i in m.geodemand_payload["legend"]]
+    assert "Emerging hot spots" in legend  # shown: no "off by default" note
+    assert "Risk (incidents per 1,000 residents; layer off by default)" in legend
     with pytest.raises(InvalidParameterError, match="hidden_layers"):
         hotspot_map(**plain, tiles=None, hidden_layers=("incident",))
     with pytest.raises(InvalidParameterError, match="hidden_layers"):

@@ -325,7 +325,7 @@ def _draw_incidents(ax, incidents, crs) -> list:
 
     pts = incidents.geometry.to_crs(crs)
     ax.scatter(
-        pts.x, pts.y, s=5, c=INCIDENT_COLOUR, alpha=0.6, linewidths=0, zorder=4.5,
+        pts.x, pts.y, s=3, c=INCIDENT_COLOUR, alpha=0.5, linewidths=0, zorder=4.5,
         gid="incidents",
     )
     return [

@@ -253,13 +253,14 @@ def _risk_colours(n_classes: int) -> list[str]:
 _NO_DATA_COLOUR = "#cccccc"
 
 
-def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
+def legend_data(layers: MapLayers, hidden=("risk", "emerging")) -> list[dict[str, Any]]:
     """The legend as plain data: only what the map shows.
 
     Items: ``{"title": text}``, ``{"bar": [css colour stops], "opacity": float, "ticks":
     [[left %, text], ...]}``, ``{"swatch": "box"|"outline"|"dot", "colour": hex, "text": text}``.
     The Gi* section lists only the classes present and is headed "hot spots" when no cold spot
-    is significant; emerging patterns and risk classes likewise list only what is drawn.
+    is significant; emerging patterns and risk classes likewise list only what is drawn (and
+    say when their layer starts hidden, per ``hidden``).
     """
     import matplotlib
 
@@ -282,7 +283,8 @@ def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
         if not present:
             items.append({"text": "No significant cells"})
     if layers.emerging is not None and len(layers.emerging):
-        items.append({"title": "Emerging hot spots (layer off by default)"})
+        off = " (layer off by default)" if "emerging" in hidden else ""
+        items.append({"title": f"Emerging hot spots{off}"})
         codes = sorted({int(c) for c in layers.emerging["pattern_code"]}, reverse=True)
         items.extend(
             {"swatch": "box", "colour": EMERGING_COLOURS[c], "text": emerging_label(c)}
@@ -291,7 +293,8 @@ def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
     if layers.risk is not None:
         cls, breaks = risk_classes(layers.risk["value"].to_numpy())
         colours = _risk_colours(max(len(breaks) - 1, 1))
-        items.append({"title": f"Risk ({layers.risk_units}; layer off by default)"})
+        off = "; layer off by default" if "risk" in hidden else ""
+        items.append({"title": f"Risk ({layers.risk_units}{off})"})
         for c in sorted(set(cls.tolist()) - {-1}):
             items.append({"swatch": "box", "colour": colours[c],
                           "text": f"{format_amount(breaks[c])} – {format_amount(breaks[c + 1])}"})
@@ -386,7 +389,7 @@ def map_payload(layers: MapLayers, *, hidden=DEFAULT_HIDDEN) -> dict[str, Any]:
         specs.append(_incident_spec(layers.incidents))
     for spec in specs:
         spec["show"] = spec["key"] not in hidden
-    return {"title": title_data(layers), "legend": legend_data(layers), "layers": specs}
+    return {"title": title_data(layers), "legend": legend_data(layers, hidden), "layers": specs}
 
 
 def _boundary_spec(gdf, key: str, column: str, name: str, colour: str, weight: float) -> dict:
