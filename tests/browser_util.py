@@ -283,15 +283,23 @@ HOSTILE_TEXTS = tuple(
 )
 
 
+#: A long partnership note: with it the rank-1 card is taller than the popup's maximum
+#: height, so the card must scroll inside the popup (tested in the browser).
+LONG_NOTE = "Joint problem-solving plan with the council and the licensing team. " * 12
+
+
 def map_inputs(hostile: bool = True) -> dict[str, Any]:
     """Small, fully known inputs of :func:`geodemand.hotspot_map` in EPSG:27700.
 
     Built by hand (no engine is run): a 40 x 30 grid of 100 m cells west of Birmingham city
     centre with one hot cell (row 10, col 20) of 500 incidents per km², a 2 x 2 warm block of
     100, a NaN corner and zeros elsewhere; Gi* cells (two touching bin-3 cells, one lone
-    bin-3 cell, one bin -2 cell and one bin-0 cell); two LPUs; four neighbourhoods; four
-    patrol areas (ranks 2, 1, 4, 3 in that row order; rank 3 is a two-part MultiPolygon) with
-    every documented column; five repeat places. With ``hostile`` every free-text field
+    bin-3 cell, one bin -2 cell and one bin-0 cell); two LPUs (their union is the force
+    area); four neighbourhoods (also the risk polygons, one without data); four patrol areas
+    (ranks 2, 1, 4, 3 in that row order; rank 3 is a two-part MultiPolygon) with every
+    documented card column and a few undocumented ones; five repeat places; six incidents
+    (one with month precision); emerging-pattern cells (two touching intensifying hot spot
+    cells, one new hot spot, one no-pattern cell). With ``hostile`` every free-text field
     holds one of :data:`HOSTILE_TEXTS` (an XSS payload and a Jinja payload).
     """
     import geopandas as gpd
@@ -317,6 +325,14 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
     cells["gistar_bin"] = [
         cells_rc[(r, c)] for r, c in zip(cells["row"], cells["col"], strict=True)
     ]
+    emerging_rc = {(8, 8): 3, (8, 9): 3, (20, 30): 1, (12, 12): 0}
+    emask = np.zeros(grid.shape, dtype=bool)
+    for r, c in emerging_rc:
+        emask[r, c] = True
+    emerging = grid.to_geodataframe(mask=emask)
+    emerging["pattern_code"] = [
+        emerging_rc[(r, c)] for r, c in zip(emerging["row"], emerging["col"], strict=True)
+    ]
     x0, y0, x1, y1 = grid.bounds
     xm = (x0 + x1) / 2
     lpus = gpd.GeoDataFrame(
@@ -338,6 +354,12 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
         ],
         crs="EPSG:27700",
     )
+    risk = neighbourhoods[["neighbourhood", "geometry"]].rename(
+        columns={"neighbourhood": "label"}
+    )
+    risk["value"] = [12.5, 3.25, np.nan, 40.0]
+    risk["count"] = [25, 13, np.nan, 80]
+    risk["population"] = [2000, 4000, 1500, 2000]
     geoms = [
         shapely.box(405000, 286000, 405600, 286500),
         shapely.box(406500, 287000, 407000, 287400),
@@ -353,17 +375,31 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
         {
             "area_id": ["PA-b", "PA-a", "PA-d", "PA-c"],
             "rank": [2, 1, 4, 3],
+            "force_rank": [3, 1, 4, 2],
+            "label": [f"Broad Street {bad[1]}", "New Street", None, bad[2]],
             "lpu": [lpus.lpu[0], lpus.lpu[0], "Birmingham East", "Birmingham East"],
             "neighbourhoods": [[bad[1], "Ladywood"], ["Ladywood"], ["Soho"], [bad[2]]],
-            "score": [0.81, 0.93, 0.42, 0.55],
-            "score_demand": [0.5, 0.6, 0.2, 0.3],
-            "score_harm": [0.2, 0.25, 0.1, 0.15],
-            f"score_{bad[1]}": [0.11, 0.08, 0.12, 0.1],
+            "status": ["continuing (3 weeks)", "new", bad[3], "expired"],
+            "expected_harm": [210.4, 388.75, 12.0, 45.5],
+            "harm": [1234.5, 2345.25, 99.5, 310.0],
+            "incidents": [41, 57, 12, 19],
+            "incidents_violence-and-sexual-offences": [20, 22, 0, 5],
+            "incidents_anti-social-behaviour": [10, 15, 6, 9],
+            "incidents_burglary": [5, 9, 3, 0],
+            "incidents_robbery": [3, 4, 0, 2],
+            "incidents_shoplifting": [2, 3, 3, 1],
+            "incidents_bicycle-theft": [1, 2, 0, 0],
+            "incidents_drugs": [0, 0, 0, 0],
+            f"incidents_{bad[3]}": [0, 2, 0, 2],
             "visits_per_day": [3, 4, 1, 2],
             "minutes_per_visit": [15, 15, 10, 15],
+            "hot_hours": ["Fri 22–24, Sat 00–02", bad[0], "Sat 14–16", "Sun 10–12"],
             "review_date": pd.to_datetime(["2025-12-08"] * 4),
-            "incidents": [41, 57, 12, 19],
-            "harm": [1234.5, 2345.25, 99.5, 310.0],
+            "partnership": [False, True, False, True],
+            "partnership_reason": [None, f"{LONG_NOTE}{bad[3]}", None, "Licensing review"],
+            "score": [0.81, 0.93, 0.42, 0.55],
+            "score_harm": [0.2, 0.25, 0.1, 0.15],
+            "x_bng": [405300.0, 406750.0, 408150.0, 404550.0],
             "top_crime_type": [bad[0], "burglary", bad[3], "robbery"],
         },
         geometry=geoms,
@@ -374,9 +410,28 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
             "x": [405100.0, 405150.0, 406600.0, 407500.0, 404300.0],
             "y": [286100.0, 286120.0, 287100.0, 286500.0, 287850.0],
             "label": [f"On or near {bad[1]}", "On or near High Street", bad[0], "Park", bad[3]],
+            "rank": [1, 2, 3, 4, 5],
             "count": [12, 9, 7, 5, 4],
             "harm": [120.5, 80.0, 70.25, 10.0, 4.0],
-            "crime_types": [bad[2], "burglary", "robbery", bad[0], "vehicle-crime"],
+            "n_burglary": [6, 9, 0, 1, 4],
+            "n_anti-social-behaviour": [6, 0, 7, 4, 0],
+            "n_cells": [1, 1, 1, 1, 1],
+            "hot_hours": [bad[2], "Mon 08–10", None, None, None],
+        }
+    )
+    incidents = pd.DataFrame(
+        {
+            "x": [405120.0, 405130.0, 406610.0, 407520.0, 404320.0, 408100.0],
+            "y": [286110.0, 286115.0, 287110.0, 286520.0, 287860.0, 285700.0],
+            "crime_type": ["burglary", "anti-social-behaviour", bad[2], "Robbery",
+                           "vehicle-crime", "shoplifting"],
+            "occurred": pd.to_datetime(
+                ["2025-11-21 22:15", "2025-11-22 00:00", "2025-11-20 03:00",
+                 "2025-11-19 13:30", "2025-11-18 00:00", "2025-11-01 00:00"]
+            ),
+            "date_precision": ["day", "day", "day", "day", "day", "month"],
+            "label": [f"On or near {bad[0]}", "On or near High Street", None, bad[1],
+                      "On or near Park", "Supermarket"],
         }
     )
     return {
@@ -388,6 +443,11 @@ def map_inputs(hostile: bool = True) -> dict[str, Any]:
         "hotspot_cells": cells,
         "patrol_areas": patrol,
         "repeat_places": repeats,
+        "incidents": incidents,
+        "emerging": emerging,
+        "risk": risk,
+        "risk_units": "incidents per 1,000 residents",
+        "force_area": lpus.dissolve(),
         "crs": "EPSG:27700",
         "title": f"Birmingham {bad[2]}",
         "period": f"week 2025-W47 {bad[1]}",

@@ -34,12 +34,12 @@ from pyproj import Transformer
 import geodemand
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.grid import Grid
+from geodemand.outputs.maps.cards import card_text, crime_type_label
 from geodemand.outputs.maps.png import hotspot_figure, hotspot_png, nice_length
 from geodemand.outputs.maps.web import (
     BIN_COLOURS,
     DENSITY_CMAP,
     DensityLayer,
-    card_text,
     colour_density,
     density_overlay,
     dissolve_bins,
@@ -238,15 +238,23 @@ def test_geojson_is_wgs84_lon_lat_rounded(plain):
 def test_every_geojson_layer_on_the_map_is_wgs84(plain):
     m = hotspot_map(**plain, tiles=None)
     layers = [spec for spec in m.geodemand_payload["layers"] if "data" in spec]
-    # 2 boundary layers + 1 Gi* layer + the patrol areas
+    # risk, 2 boundary layers, emerging and Gi* patches, the patrol areas
     keys = [spec["key"] for spec in layers]
-    assert keys == ["neighbourhoods", "lpus", "hotspots", "patrol_areas"]
+    assert keys == ["risk", "neighbourhoods", "lpus", "emerging", "hotspots", "patrol_areas"]
     assert len(_spec(m, "patrol_areas")["data"]["features"]) == len(plain["patrol_areas"])
     for layer in layers:
         for feature in layer["data"]["features"]:
             xy = shapely.get_coordinates(shapely.geometry.shape(feature["geometry"]))
             assert np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90)
             assert np.all((xy[:, 1] > 52.4) & (xy[:, 1] < 52.6))
+    for key in ("repeat_places", "incidents"):  # the point layers too
+        spec = _spec(m, key)
+        at = [mk["at"] for mk in spec["markers"]] if key == "repeat_places" else [
+            p[:2] for p in spec["points"]
+        ]
+        at = np.array(at)
+        assert np.all((at[:, 0] > 52.4) & (at[:, 0] < 52.6))  # [lat, lon] for Leaflet
+        assert np.all((at[:, 1] > -2.1) & (at[:, 1] < -1.8))
 
 
 def test_dissolve_bins_merges_touching_cells_of_one_bin(plain):
@@ -414,13 +422,16 @@ def test_map_has_every_layer_control_and_title(plain):
     m = hotspot_map(**plain, tiles=None)
     page = map_html(m, self_contained=False)
     payload = m.geodemand_payload
-    assert [(s["key"], s["name"]) for s in payload["layers"]] == [
-        ("neighbourhoods", "Neighbourhoods"),
-        ("lpus", "LPU boundaries"),
-        ("density", "Density (incidents per km²)"),
-        ("hotspots", "Gi* hot and cold spots"),
-        ("patrol_areas", "Patrol areas (numbered by rank)"),
-        ("repeat_places", "Repeat places"),
+    assert [(s["key"], s["name"], s["show"]) for s in payload["layers"]] == [
+        ("risk", "Risk (incidents per 1,000 residents)", False),
+        ("neighbourhoods", "Neighbourhoods", True),
+        ("lpus", "LPU boundaries", True),
+        ("density", "Density (incidents per km²)", True),
+        ("emerging", "Emerging hot spots", False),
+        ("hotspots", "Gi* hot and cold spots", True),
+        ("patrol_areas", "Patrol areas (numbered by rank)", True),
+        ("repeat_places", "Repeat places", True),
+        ("incidents", "Incidents this period (6)", True),
     ]
     assert len(_children(m, folium.LayerControl)) == 1
     # folium draws only the frame: no layer of its own carries data
@@ -431,22 +442,30 @@ def test_map_has_every_layer_control_and_title(plain):
         "neighbourhoods",
         "density",
         "hotspot_cells",
+        "emerging",
+        "risk",
         "patrol_areas",
         "repeat_places",
+        "incidents",
     ]
     assert "L.control.scale()" in page
     assert "requestFullscreen" in page
     assert "SYNTHETIC DATA" in page  # the banner text is the renderer's own
     title = payload["title"]
     assert title["synthetic"] is True and title["title"] == "Birmingham plain three"
-    for text in ("week 2025-W47 plain two", "2023-11-24 to 2025-11-23 (2 years)"):
-        assert text in title["sub"]
-    assert "synthetic plain four" in title["sub"]
+    assert title["lines"] == [
+        "Period: week 2025-W47 plain two",
+        "Window: 2023-11-24 to 2025-11-23 (2 years)",
+        "Data: synthetic plain four",
+    ]
     legend = legend_text(prepare_layers(**plain))
     assert "Density (incidents per km²)" in legend
     assert "Hot spot, 99 % confidence" in legend and "Cold spot, 95 % confidence" in legend
     assert "Cold spot, 99 % confidence" not in legend  # only the bins present
+    assert "Intensifying hot spot" in legend and "New hot spot" in legend
+    assert "Persistent hot spot" not in legend and "No pattern" not in legend
     assert "Patrol area (number = rank)" in legend and "Repeat place" in legend
+    assert "Incident this period" in legend and "No data" in legend
     bar = next(item for item in payload["legend"] if "bar" in item)
     assert bar["ticks"] == [[v / 5, f"{v:,}"] for v in (0, 100, 200, 300, 400, 500)]
     assert "window.geodemandMap" in page
@@ -454,7 +473,56 @@ def test_map_has_every_layer_control_and_title(plain):
     assert not_synthetic.geodemand_payload["title"]["synthetic"] is False
 
 
-def test_patrol_areas_are_numbered_with_full_popups(plain):
+def test_hidden_layers_start_off_but_stay_in_the_control(plain):
+    m = hotspot_map(**plain, tiles=None, hidden_layers=("incidents", "risk"))
+    shown = {s["key"]: s["show"] for s in m.geodemand_payload["layers"]}
+    assert shown["incidents"] is False and shown["risk"] is False
+    assert shown["emerging"] is True and shown["patrol_areas"] is True
+    legend = [i.get("title") for i in m.geodemand_payload["legend"]]
+    assert "Emerging hot spots" in legend  # shown: no "off by default" note
+    assert "Risk (incidents per 1,000 residents; layer off by default)" in legend
+    with pytest.raises(InvalidParameterError, match="hidden_layers"):
+        hotspot_map(**plain, tiles=None, hidden_layers=("incident",))
+    with pytest.raises(InvalidParameterError, match="hidden_layers"):
+        hotspot_map(**plain, tiles=None, hidden_layers="risk")
+
+
+def test_hot_spot_wording_when_no_cold_spot_is_significant(plain):
+    cells = plain["hotspot_cells"]
+    hot_only = cells[cells["gistar_bin"] >= 0]
+    m = hotspot_map(**{**plain, "hotspot_cells": hot_only}, tiles=None)
+    assert _spec(m, "hotspots")["name"] == "Gi* hot spots"
+    legend = legend_text(prepare_layers(**{**plain, "hotspot_cells": hot_only}))
+    assert "Gi* hot spots" in legend and "cold" not in legend.lower()
+    cold_only = cells[cells["gistar_bin"] <= 0]
+    assert _spec(hotspot_map(**{**plain, "hotspot_cells": cold_only}, tiles=None),
+                 "hotspots")["name"] == "Gi* cold spots"
+    none = legend_text(prepare_layers(**{**plain, "hotspot_cells": cells.iloc[:0]}))
+    assert "No significant cells" in none
+
+
+def test_palettes_are_distinct():
+    """Density is a sequential non-red ramp; Gi* hot is red and cold blue."""
+    import matplotlib
+    import matplotlib.colors as mcolors
+
+    from geodemand.outputs.maps.style import EMERGING_COLOURS
+
+    ramp = matplotlib.colormaps[DENSITY_CMAP](np.linspace(0, 1, 11))[:, :3]
+    red = (ramp[:, 0] > ramp[:, 1] + 0.15) & (ramp[:, 0] > ramp[:, 2] + 0.15)
+    assert not red.any()  # never a red hue (the Gi* hot classes are red)
+    lum = ramp @ [0.299, 0.587, 0.114]
+    assert np.all(np.diff(lum) < 0)  # sequential: light to dark
+    for b in (1, 2, 3):
+        r, g, bl = mcolors.to_rgb(BIN_COLOURS[b])
+        assert r > bl
+        r, g, bl = mcolors.to_rgb(BIN_COLOURS[-b])
+        assert bl > r
+    assert set(EMERGING_COLOURS) == set(range(-8, 9))
+    assert len(set(EMERGING_COLOURS.values())) == 17
+
+
+def test_patrol_cards_are_compact(plain):
     m = hotspot_map(**plain, tiles=None)
     spec = _spec(m, "patrol_areas")
     ranks = [f["properties"]["rank"] for f in spec["data"]["features"]]
@@ -462,33 +530,89 @@ def test_patrol_areas_are_numbered_with_full_popups(plain):
     row = prepare_layers(**plain).patrol_areas.iloc[0]  # rank 1
     card = patrol_card(row)
     assert spec["data"]["features"][0]["properties"]["card"] == card
-    assert card["title"] == "Patrol area 1"
+    assert card["title"] == "New Street"
+    assert card["sub"] == "Rank 1 · Birmingham West plain one"
+    rows = {r["k"]: r["v"] for r in card["rows"] if "k" in r}
+    assert rows["Status"] == "new"
+    assert rows["Expected harm"] == "389 CCHI days next period"
+    assert rows["Harm in window"] == "2,345 CCHI days"
+    assert rows["Incidents in window"] == "57"
+    assert rows["Dosage"] == "4 visits a day × 15 min"
+    assert rows["Hot hours"] == "plain one"
+    assert rows["Review by"] == "Mon 8 Dec 2025"
+    assert rows["Partnership"].endswith("plain four")
+    assert rows["Neighbourhood"] == "Ladywood" and rows["Area id"] == "PA-a"
+    # the top 5 non-zero crime types, largest first, with shares of the 57 incidents
+    types = [(r["k"], r["v"], r["pct"]) for r in card["rows"] if "pct" in r]
+    assert types == [
+        ("Violence and sexual offences", "22 · 39 %", 38.6),
+        ("Anti-social behaviour", "15 · 26 %", 26.3),
+        ("Burglary", "9 · 16 %", 15.8),
+        ("Robbery", "4 · 7 %", 7.0),
+        ("Shoplifting", "3 · 5 %", 5.3),
+    ]
     text = card_text(card)
-    for part in (
-        "AreaPA-a",
-        "LPUBirmingham West plain one",
-        "NeighbourhoodsLadywood",
-        "score0.93",
-        "Score breakdown",
-        "demand0.6",
-        "harm0.25",
-        "plain two0.08",
-        "Visits per day4",
-        "Minutes per visit15",
-        "Review date2025-12-08",
-        "incidents57",
-        "harm2,345.2",
-        "top crime typeburglary",
-    ):
-        assert part in text, part
-    order = [text.index(s) for s in ("Area", "Score breakdown", "Dosage", "Other")]
+    for absent in ("Drugs", "Bicycle theft", "405", "x bng", "score", "0.93", "top crime"):
+        assert absent not in text, absent  # zeros, the 6th type, coordinates, extra columns
+    order = [text.index(s) for s in ("Status", "Top crime types", "Patrol", "Partnership")]
     assert order == sorted(order)
+    # the force-wide rank is named when it differs; a card without a label is numbered
+    rank2 = patrol_card(prepare_layers(**plain).patrol_areas.iloc[1])
+    assert rank2["sub"] == "Rank 2 · force-wide 3 · Birmingham West plain one"
+    rank4 = patrol_card(prepare_layers(**plain).patrol_areas.iloc[3])
+    assert rank4["title"] == "Patrol area 4"
+    tips = [f["properties"]["tip"] for f in spec["data"]["features"]]
+    assert tips[0] == "New Street (57 incidents)" and tips[3] == "Patrol area 4 (12 incidents)"
+
+
+def test_cards_read_only_the_documented_columns(plain):
+    """A patrol area with nothing but a rank gets a minimal card; unknown columns stay out."""
+    areas = plain["patrol_areas"][["rank", "geometry"]].assign(notes="internal", x=405000.0)
+    m = hotspot_map(**{**plain, "patrol_areas": areas}, tiles=None)
+    card = _spec(m, "patrol_areas")["data"]["features"][0]["properties"]["card"]
+    assert card == {"title": "Patrol area 1", "sub": "Rank 1", "rows": []}
+
+
+def test_people_friendly_numbers():
+    from geodemand.outputs.maps.cards import (
+        crime_type_label,
+        format_amount,
+        format_date,
+        format_dates,
+        format_dosage,
+        format_share,
+    )
+
+    assert [format_amount(v) for v in (0, 15, 15.0, 1234.5, 12.34, 0.5234, 2.0)] == [
+        "0", "15", "15", "1,234", "12.3", "0.52", "2",
+    ]
+    assert [format_share(v) for v in (0.384, 0.001, 0, 1)] == ["38 %", "<1 %", "0 %", "100 %"]
+    assert format_date(pd.Timestamp("2025-12-08")) == "Mon 8 Dec 2025"
+    assert format_date(pd.Timestamp("2025-11-21 22:15")) == "Fri 21 Nov 2025 22:15"
+    assert format_date(pd.Timestamp("2021-11-01"), precision="month") == "Nov 2021"
+    assert format_dosage(np.int64(1), 12.5) == "1 visit a day × 12.5 min"
+    assert format_dosage(1.5, 15.0) == "1.5 visits a day × 15 min"
+    # the vectorised dates equal the one-at-a-time ones (reference twin)
+    rng = np.random.default_rng(3)
+    stamps = pd.Series(pd.Timestamp("2025-01-01") + pd.to_timedelta(
+        rng.integers(0, 400 * 24 * 4, 300) * 15, unit="m"))
+    stamps[::7] = stamps[::7].dt.normalize()
+    stamps[5] = pd.NaT
+    precision = rng.choice(["day", "month", "minute"], 300)
+    expected = ["–" if pd.isna(t) else format_date(t, precision=p)
+                for t, p in zip(stamps, precision, strict=True)]
+    assert list(format_dates(stamps, precision)) == expected
+    assert format_dosage(None, None) == ""
+    for spelling in ("anti-social-behaviour", "anti_social_behaviour", "Anti-social behaviour"):
+        assert crime_type_label(spelling) == "Anti-social behaviour"
+    assert crime_type_label("my_local_type") == "My local type"
 
 
 def test_repeat_places_are_clustered_markers_with_popups(plain):
     m = hotspot_map(**plain, tiles=None)
-    markers = _spec(m, "repeat_places")["markers"]
-    assert len(markers) == 5
+    spec = _spec(m, "repeat_places")
+    markers = spec["markers"]
+    assert len(markers) == 5 and spec["cluster"] == "gd-cluster-places"
     expected = gpd.points_from_xy(
         plain["repeat_places"]["x"], plain["repeat_places"]["y"], crs="EPSG:27700"
     ).to_crs("EPSG:4326")
@@ -496,14 +620,109 @@ def test_repeat_places_are_clustered_markers_with_popups(plain):
     np.testing.assert_allclose(got[:, 0], expected.y, atol=1e-6)
     np.testing.assert_allclose(got[:, 1], expected.x, atol=1e-6)
     texts = [card_text(mk["card"]) for mk in markers]
-    assert any("On or near High Street" in t and "count9" in t for t in texts)
+    assert any("On or near High Street" in t and "Incidents in window9" in t for t in texts)
+    high = next(mk["card"] for mk in markers if mk["card"]["title"] == "On or near High Street")
+    types = [(r["k"], r["v"]) for r in high["rows"] if "pct" in r]
+    assert types == [("Burglary", "9 · 100 %")]  # n_cells is not a crime type
+    assert markers[1]["tip"] == "On or near High Street (9 incidents)"
     # a GeoDataFrame of points, or a CRS in attrs, works too
     gdf = gpd.GeoDataFrame(plain["repeat_places"].drop(columns=["x", "y"]), geometry=expected)
     assert len(prepare_layers(**{**plain, "repeat_places": gdf}).repeat_places) == 5
     frame = plain["repeat_places"].copy()
     frame.attrs["crs"] = "EPSG:27700"
-    layers = prepare_layers(**{**plain, "repeat_places": frame, "crs": None})
+    layers = prepare_layers(**{**plain, "repeat_places": frame, "crs": None,
+                               "incidents": None, "force_area": None})
     assert layers.repeat_places.crs.to_epsg() == 27700
+
+
+def test_incidents_layer_is_compact_with_short_cards(plain):
+    from geodemand.outputs.maps.web import incident_cards
+
+    m = hotspot_map(**plain, tiles=None)
+    spec = _spec(m, "incidents")
+    assert spec["kind"] == "incidents" and spec["cluster"] == "gd-cluster-incidents"
+    assert spec["types"] == sorted(spec["types"])
+    cards = incident_cards(spec)
+    assert len(cards) == 6
+    assert cards[0] == {
+        "title": "Burglary",
+        "sub": "",
+        "rows": [{"k": "When", "v": "Fri 21 Nov 2025 22:15"},
+                 {"k": "Place", "v": "On or near plain one"}],
+    }
+    assert cards[1]["rows"][0]["v"] == "Sat 22 Nov 2025"  # midnight: no time shown
+    assert cards[2]["rows"] == [{"k": "When", "v": "Thu 20 Nov 2025 03:00"}]  # no place
+    assert cards[3]["title"] == "Robbery"  # a label is normalised through the vocabulary
+    assert cards[5]["rows"][0]["v"] == "Nov 2025"  # month precision
+    frame = plain["incidents"].drop(columns="date_precision")
+    frame.attrs["date_precision"] = "month"
+    monthly = hotspot_map(**{**plain, "incidents": frame}, tiles=None)
+    assert {p[3] for p in _spec(monthly, "incidents")["points"]} == {"Nov 2025"}
+    with pytest.raises(InvalidParameterError, match="occurred"):
+        prepare_layers(**{**plain, "incidents": plain["incidents"].drop(columns="occurred")})
+    bad = plain["incidents"].assign(occurred=["x"] * 6)
+    with pytest.raises(InvalidParameterError, match="row 0 has occurred"):
+        prepare_layers(**{**plain, "incidents": bad})
+
+
+def test_emerging_layer_accepts_the_engine_result(plain):
+    cells = plain["emerging"]
+    calls = []
+
+    class FakeEmerging:
+        def to_geodataframe(self, include_no_pattern=True):
+            calls.append(include_no_pattern)
+            return cells
+
+    layers = prepare_layers(emerging=FakeEmerging(), title="t", period="p", window="w",
+                            data_source="s", synthetic=False)
+    assert calls == [False]
+    assert sorted(layers.emerging["pattern_code"]) == [1, 3, 3]  # no-pattern cells dropped
+    m = hotspot_map(emerging=cells, title="t", period="p", window="w", data_source="s",
+                    synthetic=False, tiles=None)
+    spec = _spec(m, "emerging")
+    tips = sorted(f["properties"]["tip"] for f in spec["data"]["features"])
+    assert tips == ["Intensifying hot spot (2 cells)", "New hot spot (1 cell)"]
+    with pytest.raises(InvalidParameterError, match="-8..8"):
+        prepare_layers(emerging=cells.assign(pattern_code=9), title="t", period="p",
+                       window="w", data_source="s", synthetic=False)
+
+
+def test_risk_choropleth_classes_and_cards(plain):
+    from geodemand.outputs.maps.web import risk_classes
+
+    cls, breaks = risk_classes(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan]), n=3)
+    assert breaks[0] == 1.0 and breaks[-1] == 6.0
+    assert cls.tolist()[-1] == -1 and sorted(set(cls.tolist()[:-1])) == [0, 1, 2]
+    assert all(breaks[c] <= v <= breaks[c + 1] for c, v in zip(cls[:-1], range(1, 7),
+                                                                  strict=True))
+    m = hotspot_map(**plain, tiles=None)
+    spec = _spec(m, "risk")
+    feats = spec["data"]["features"]
+    assert feats[0]["properties"]["tip"] == "plain two: 12.5 incidents per 1,000 residents"
+    assert feats[2]["properties"]["tip"] == "Soho: no data" and feats[2]["properties"]["cls"] == -1
+    card = feats[0]["properties"]["card"]
+    assert card_text(card) == "plain twoRate12.5 incidents per 1,000 residentsCount25" \
+        "Residents2,000"
+    with pytest.raises(InvalidParameterError, match="risk_units"):
+        prepare_layers(**{**plain, "risk_units": None})
+    with pytest.raises(InvalidParameterError, match="rate >= 0"):
+        prepare_layers(**{**plain, "risk": plain["risk"].assign(value=-1.0)})
+
+
+def test_force_area_masks_the_density_and_sets_the_view(plain):
+    grid = plain["density_grid"]
+    x0, y0, x1, y1 = grid.bounds
+    area = gpd.GeoDataFrame(geometry=[shapely.box(x0, y0, x0 + 1000, y0 + 1000)], crs=grid.crs)
+    layers = prepare_layers(**{**plain, "force_area": area})
+    values = layers.density.values
+    assert np.isnan(values[:20, :]).all() and np.isnan(values[:, 10:]).all()  # outside
+    np.testing.assert_array_equal(values[20:, :10], plain["density"][20:, :10])
+    west, south, east, north = layers.view_bounds_wgs84
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(
+        [x0, x0 + 1000], [y0, y0 + 1000]
+    )
+    assert west == pytest.approx(lon[0], abs=1e-4) and north == pytest.approx(lat[1], abs=1e-4)
 
 
 def test_hostile_text_is_escaped_everywhere(inputs):
@@ -522,7 +741,7 @@ def test_hostile_text_is_escaped_everywhere(inputs):
 @pytest.mark.parametrize(
     "field",
     ["title", "period", "window", "data_source", "lpu", "neighbourhood", "column", "value",
-     "label", "density_units"],
+     "label", "density_units", "incident", "risk"],
 )
 def test_template_syntax_in_any_text_is_never_evaluated(plain, field, payload):
     """Jinja in any input text reaches the page as inert data: not rendered, not run."""
@@ -533,14 +752,19 @@ def test_template_syntax_in_any_text_is_never_evaluated(plain, field, payload):
         inputs["lpus"].loc[0, "lpu"] = payload
     elif field == "neighbourhood":
         inputs["neighbourhoods"].loc[1, "neighbourhood"] = payload
-    elif field == "column":
-        inputs["patrol_areas"][payload] = 1
+    elif field == "column":  # a crime type named by a column
+        inputs["patrol_areas"][f"incidents_{payload}"] = 1
     elif field == "value":
-        inputs["patrol_areas"]["top_crime_type"] = payload
+        inputs["patrol_areas"]["status"] = payload
+    elif field == "incident":
+        inputs["incidents"]["label"] = payload
+    elif field == "risk":
+        inputs["risk"]["label"] = payload
     else:
         inputs["repeat_places"].loc[0, "label"] = payload
     m = hotspot_map(**inputs, tiles=None)
-    shown = payload.replace("_", " ") if field == "column" else payload  # column labels
+    # crime types named by a column are shown as labels ("_" as spaces, a capital letter)
+    shown = crime_type_label(payload) if field == "column" else payload
     for page in (map_html(m), map_html(m, self_contained=False), m.get_root().render()):
         assert payload not in page and shown not in page  # only base64 of it is in the page
         decoded = json.dumps(_decoded_payload(page), ensure_ascii=False)
@@ -552,9 +776,14 @@ def test_the_page_template_parts_are_inert():
     """The renderer script and the payload alphabet hold no template or markup syntax."""
     from importlib import resources
 
-    code = resources.files("geodemand").joinpath("resources", "map_renderer.js").read_text()
-    for token in ("{{", "{%", "{#", "</script", "innerHTML", "eval(", "Function("):
+    folder = resources.files("geodemand").joinpath("resources")
+    code = folder.joinpath("map_renderer.js").read_text()
+    for token in ("{{", "{%", "{#", "</script", "innerHTML", "outerHTML", "insertAdjacentHTML",
+                  "document.write", "eval(", "Function(", "setTimeout(\"", "srcdoc"):
         assert token not in code, token
+    css = folder.joinpath("map_renderer.css").read_text()
+    for token in ("{{", "{%", "{#", "</style", "url(", "@import", "expression("):
+        assert token not in css, token
     encoded = encode_payload({"t": "{{7*7}} </script> ${x} é"})
     assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", encoded)
 
@@ -752,6 +981,27 @@ def test_nice_length():
     ]
     with pytest.raises(InvalidParameterError):
         nice_length(0.0)
+
+
+def test_static_map_names_the_lpus_and_keeps_its_title_in_the_picture(plain):
+    from matplotlib.transforms import Bbox
+
+    long_source = "police.uk street data, " + ", ".join(f"2020-{m:02d}.csv" for m in range(1, 13))
+    fig = hotspot_figure(**{**plain, "data_source": long_source}, figsize=(6, 5), dpi=60)
+    labels = sorted(t.get_text() for t in _by_gid(fig, "lpu_labels"))
+    assert labels == sorted(plain["lpus"]["lpu"])
+    (points,) = _by_gid(fig, "incidents")
+    np.testing.assert_allclose(points.get_offsets(), plain["incidents"][["x", "y"]])
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    page = Bbox.from_bounds(0, 0, *fig.canvas.get_width_height())
+    (title,) = _by_gid(fig, "title")
+    box = title.get_window_extent(renderer)
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    sub = fig.axes[0].title.get_window_extent(renderer)
+    assert sub.y1 <= box.y0 + 1  # the subtitle sits below the title, not over it
+    lines = fig.axes[0].get_title().split("\n")
+    assert len(lines) == 2 and lines[-1].endswith("…")  # cut to two lines
 
 
 def test_hostile_values_reach_the_static_map_as_plain_text(inputs):

@@ -73,8 +73,11 @@ def test_outputs_are_consistent(demo_run):
     with rasterio.open(d / "density.tif") as src:
         assert src.crs.to_epsg() == 27700
     with rasterio.open(d / "hotspots.tif") as src:
-        bins = src.read(1)
-        assert np.nanmin(bins) >= -3 and np.nanmax(bins) <= 3 and np.isnan(bins).any()
+        classes = src.read(1)  # Gi* bin + 3 (0..6), 255 outside the force
+        assert src.nodata == 255 and (classes == 255).any()
+        inside = classes[classes != 255]
+        assert inside.min() >= 0 and inside.max() <= 6
+        assert src.colormap(1) and src.dtypes[0] == "uint8"
     summary = (d / "summary.md").read_text()
     assert "SYNTHETIC DATA" in summary and "Knox" in summary
     assert "Birmingham East" in summary and "previous" in summary

@@ -58,6 +58,7 @@ class WeeklyConfig:
     exclude_default_geocodes: bool = False
     cell_size_m: float = 100.0
     bandwidth_m: float = 250.0
+    emerging_cell_size_m: float = 250.0
     top_n: int = 5
     max_area_km2: float = 0.25
     patrol_hours_per_day: float = 40.0
@@ -79,7 +80,8 @@ class WeeklyConfig:
         hints = get_type_hints(type(self))
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), hints[f.name])
-        positive = ("window_days", "half_life_days", "cell_size_m", "bandwidth_m", "top_n",
+        positive = ("window_days", "half_life_days", "cell_size_m", "bandwidth_m",
+                "emerging_cell_size_m", "top_n",
                     "max_area_km2", "patrol_hours_per_day", "max_visits_per_day", "review_days",
                     "knox_permutations")
         for name in positive:

@@ -23,7 +23,7 @@ from geodemand._hashing import sha256_file
 from geodemand._version import __version__
 from geodemand.demand.periods import Period
 from geodemand.jobs.config import WeeklyConfig
-from geodemand.outputs.markdown import md, md_table
+from geodemand.outputs.markdown import escape, table
 from geodemand.outputs.names import file_stems
 
 PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyproj", "numba", "scipy", "folium",
@@ -81,7 +81,12 @@ def _selected_areas(c: BundleContext):
 
 def _write_tables(c: BundleContext) -> None:
     from geodemand.ingest.write import write_rejects
-    from geodemand.outputs.raster import write_raster
+    from geodemand.outputs.raster import (
+        write_density,
+        write_emerging_classes,
+        write_gistar,
+        write_hotspot_classes,
+    )
     from geodemand.outputs.vector import write_patrol_areas
 
     areas = _selected_areas(c)
@@ -92,8 +97,12 @@ def _write_tables(c: BundleContext) -> None:
         targets = targets[targets["lpu"].isin(c.lpus)]
     targets.to_csv(c.out / "targets.csv", index=False)
     write_rejects(c.table, c.out / "rejects.csv")
-    write_raster(c.surfaces["density"], c.out / "density.tif")
-    write_raster(c.surfaces["hotspots"], c.out / "hotspots.tif", layer="bin")
+    mask = c.surfaces["mask"]
+    write_density(c.surfaces["density"], c.out / "density.tif", mask=mask)
+    write_hotspot_classes(c.surfaces["hotspots"], c.out / "hotspots.tif", mask=mask)
+    write_gistar(c.surfaces["hotspots"], c.out / "gistar.tif", mask=mask)
+    if c.surfaces.get("emerging") is not None:
+        write_emerging_classes(c.surfaces["emerging"], c.out / "emerging.tif")
 
 
 # ---------------------------------------------------------------------------- analyses
@@ -180,10 +189,21 @@ def _write_maps(c: BundleContext) -> None:
         "synthetic": bool(d.params.get("synthetic")),
         "period": c.period.describe(),
         "density": c.surfaces["density"],
+        "density_vmax": _density_top(c.surfaces),
         "hotspot_cells": c.surfaces["hotspots"].to_geodataframe(only_significant=True),
+        "emerging": c.surfaces.get("emerging"),
+        "harm_units": d.harm.unit,
     }
     tiles = None if (c.cfg.tiles or "").lower() == "none" else c.cfg.tiles
     places = c.ranking.places
+    frame = c.table.frame
+    inside = (frame["occurred"] >= c.period.start) & (frame["occurred"] < c.period.end)
+    this_period = frame.loc[inside & (frame["lpu"] != "outside")].copy()
+    from geodemand.demand.places import location_text
+
+    this_period["label"] = location_text(this_period)
+    this_period.attrs["crs"] = c.areas.crs
+    this_period.attrs["date_precision"] = c.table.date_precision
 
     def layers(lpu: str | None) -> dict:
         def keep(frame):
@@ -195,30 +215,50 @@ def _write_maps(c: BundleContext) -> None:
             nbs = None if lpu is not None else nbs
         top = keep(places).sort_values(["expected_harm", "target_id"], ascending=[False, True],
                                        kind="mergesort").head(c.cfg.repeat_places_on_map)
-        top = top[["x", "y", "label", "rank", "force_rank", "lpu", "expected_harm",
-                   "expected_incidents", "incidents", "harm"]
+        top = top[["x", "y", "label", "rank", "force_rank", "lpu", "neighbourhood",
+                    "expected_harm", "expected_incidents", "incidents", "harm"]
                   + [col for col in top.columns if col.startswith("n_")]].copy()
-        top["count"] = top["incidents"]
         top.attrs["crs"] = c.areas.crs
         patrol = keep(_selected_areas(c)).drop(columns=["targets"], errors="ignore")
         if lpu is None and len(patrol):  # force-wide map: areas numbered by force rank
             patrol = patrol.assign(lpu_rank=patrol["rank"], rank=patrol["force_rank"])
+        now = keep(this_period)
         return {
             "lpus": lpus,
             "neighbourhoods": nbs,
             "patrol_areas": patrol if len(patrol) else None,
             "repeat_places": top if len(top) else None,
+            "incidents": now if len(now) else None,
+            "force_area": lpus,
             "view_bounds": tuple(lpus.total_bounds),
             "crs": c.areas.crs,
         }
 
     force = layers(None)
-    save_map(hotspot_map(title="Force-wide hot spots", tiles=tiles, **force, **common),
+    save_map(hotspot_map(title="Force-wide hot spots", tiles=tiles, **force, **common,
+                         hidden_layers=("risk", "emerging", "incidents")),
              c.out / "force.html")
-    hotspot_png(c.out / "force.png", title="Force-wide hot spots", **force, **common)
+    png = {k: v for k, v in {**force, **common}.items() if k not in ("emerging",)}
+    png["incidents"] = None  # a force-wide week of points only clutters the printed map
+    hotspot_png(c.out / "force.png", title="Force-wide hot spots", **png)
     for lpu in c.lpus:
         m = hotspot_map(title=f"Hot spots: {lpu}", tiles=tiles, **layers(lpu), **common)
         save_map(m, c.out / f"{c.stems[lpu]}.html")
+
+
+def _density_top(surfaces: dict) -> float | None:
+    """Top of the density colour scale: the 99th percentile of the in-force cells with
+    density (a few peaks would otherwise wash out the rest of the force); announced."""
+    from geodemand._announce import announce
+
+    values = np.asarray(surfaces["density"].density)[surfaces["mask"]]
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return None
+    top = float(np.percentile(values, 99))
+    announce(f"density colour scale 0 to {top:,.0f} {surfaces['density'].units} (the 99th "
+             "percentile of in-force cells; higher values take the top colour)")
+    return top if top > 0 else None
 
 
 def _write_control_plans(c: BundleContext) -> None:
@@ -270,7 +310,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
         lines += ["The data have month precision (police.uk), so the period is a month.", ""]
     excluded = d.excluded_counts()
     lines += [
-        f"Data: {md(data_description(c))}. Window {d.window_text}: {d.n:,} incidents, "
+        f"Data: {escape(data_description(c))}. Window {d.window_text}: {d.n:,} incidents, "
         f"{d.total_harm:,.0f} {unit} of harm "
         f"(harm scheme {d.harm.scheme}, {d.harm.force or 'user file'} values). Left out: "
         + (", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in excluded.items()) or "nothing")
@@ -287,7 +327,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
         why = sites.groupby("site_category").size().sort_values(ascending=False)
         lines += [
             f"Partnership sites: {n_sites} places flagged and kept out of directed patrol ("
-            + ", ".join(f"{md(k)} {v}" for k, v in why.items())
+            + ", ".join(f"{escape(k)} {v}" for k, v in why.items())
             + "); see the partnership control plans in each LPU's sheet.",
             "",
         ]
@@ -295,7 +335,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
     if len(dq):
         lines += ["**Data quality**: suspected default-geocode places (a large share of their "
                   "LPU's incidents month after month): "
-                  + "; ".join(f"{md(r.label)} ({md(r.lpu)}, {r.incidents:,} incidents)"
+                  + "; ".join(f"{escape(r.label)} ({escape(r.lpu)}, {r.incidents:,} incidents)"
                               for r in dq.itertuples()) + ".", ""]
     now = _period_counts(frame, p)
     prev = _period_counts(frame, p.shifted(-1))
@@ -303,12 +343,12 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
     rows = []
     for lpu in c.lpus:
         a, b, y = int(now.get(lpu, 0)), int(prev.get(lpu, 0)), int(last_year.get(lpu, 0))
-        rows.append({"LPU": md(lpu), f"this {p.kind}": f"{a:,}", "previous": f"{b:,}",
+        rows.append({"LPU": lpu, f"this {p.kind}": f"{a:,}", "previous": f"{b:,}",
                      "change": change_test(a, b)[0], "same period last year": f"{y:,}",
                      "change vs last year": change_test(a, y)[0]})
     lines += [f"## This {p.kind} against the previous {p.kind} and last year", "",
               "Incidents recorded (all types, inside the LPUs); exact conditional binomial test "
-              "of equal rates.", "", md_table(pd.DataFrame(rows)), ""]
+              "of equal rates.", "", table(pd.DataFrame(rows)), ""]
     budget = c.plan.lpu_summary
     if len(budget):
         b = budget[budget["lpu"].isin(c.lpus)]
@@ -318,8 +358,8 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
             f"a floor of {c.plan.params['lpu_floor_hours']:g} h per LPU, the rest shared by "
             f"expected harm; whole visits of {c.plan.params['minutes_per_visit']:g} minutes, "
             f"at most {c.plan.params['max_visits_per_day']} per area a day.", "",
-            md_table(pd.DataFrame({
-                "LPU": b["lpu"].map(md),
+            table(pd.DataFrame({
+                "LPU": b["lpu"],
                 "patrol areas": b["n_areas"].astype(int),
                 "budget (h a day)": b["budget_hours"].map(lambda v: f"{v:.1f}"),
                 "visits a day": b["visits_per_day"].astype(int),
@@ -339,7 +379,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
             f"Crime types {', '.join(c.cfg.knox_crime_types)}; "
             f"{knox.params.get('permutations')} permutations; Knox ratios (observed / mean of "
             "permuted), see knox.png:", "",
-            md_table(ratio.rename_axis("space band").reset_index().astype(str)), "",
+            table(ratio.rename_axis("space band").reset_index().astype(str)), "",
         ]
     conc_cells = analysis["cells_concentration"].groups["all"]
     lines += [
@@ -350,7 +390,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
     ]
     for lpu in c.lpus:
         stem = c.stems[lpu]
-        lines += [f"## {md(lpu)}", ""]
+        lines += [f"## {escape(lpu)}", ""]
         conc = analysis["concentration"].groups.get(lpu)
         cells = analysis["cells_concentration_by_lpu"].get(lpu)
         if conc is not None:
@@ -372,9 +412,9 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
             ]
         top = c.ranking.top(5, "places", lpu)
         if len(top):
-            lines += ["Top places:", "", md_table(pd.DataFrame({
+            lines += ["Top places:", "", table(pd.DataFrame({
                 "rank": top["rank"].astype(int),
-                "place": top["label"].map(md),
+                "place": top["label"],
                 f"expected harm ({unit})": top["expected_harm"].map(lambda v: f"{v:,.0f}"),
                 "expected incidents": top["expected_incidents"].map(lambda v: f"{v:.1f}"),
                 "incidents (window)": top["incidents"].astype(int),
@@ -382,7 +422,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
         lpu_sites = sites[sites["lpu"] == lpu] if n_sites else sites
         if len(lpu_sites):
             lines += [f"Partnership sites: {len(lpu_sites)} ("
-                      + "; ".join(md(v) for v in lpu_sites.head(5)["label"]) + ").", ""]
+                      + "; ".join(escape(v) for v in lpu_sites.head(5)["label"]) + ").", ""]
         areas = _selected_areas(c)
         n_areas = int((areas["lpu"] == lpu).sum()) if len(areas) else 0
         lines += [f"Patrol areas: {n_areas} (see {stem}.html and control_plan_{stem}.md).", ""]

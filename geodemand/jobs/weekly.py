@@ -276,9 +276,30 @@ def _surfaces(ranking, areas, cfg: WeeklyConfig) -> dict:
     n_outside = int((hot.bin[~mask] != 0).sum()) if hot.bin is not None else 0
     if n_outside:  # cannot happen: the mask leaves cells outside the force untested
         raise InvalidParameterError(f"{n_outside} Gi* cells outside the force were tested")
-    return {"density": density, "hotspots": hot, "mask": mask,
+    emerging = _emerging(ranking, areas, cfg)
+    return {"density": density, "hotspots": hot, "mask": mask, "emerging": emerging,
             "in_force_cells": int(mask.sum()), "cells_total": int(mask.size),
             "gistar_params": {**hot.params, "mask": "cells whose centre is inside an LPU"}}
+
+
+def _emerging(ranking, areas, cfg: WeeklyConfig):
+    """Emerging hot-spot patterns of harm on a coarser grid, one period per week or month;
+    None when there are fewer than 6 periods."""
+    from geodemand.decide.targets import cell_mask
+    from geodemand.engines.emerging import emerging_hotspots
+    from geodemand.grid import Grid
+
+    demand = ranking.demand
+    frame = demand.incidents
+    kind = demand.period_kind
+    if frame["period"].nunique() < 6:
+        announce("emerging hot spots: fewer than 6 periods of data, not computed")
+        return None
+    grid = Grid.for_points(frame["x"], frame["y"], demand.crs,
+                           cell_size=cfg.emerging_cell_size_m, padding=0.0)
+    return emerging_hotspots(frame, grid=grid, period=kind, weights=frame["harm"].to_numpy(),
+                             mask=cell_mask(grid, areas), start=frame["period"].min(),
+                             end=demand.window_end + pd.Timedelta(seconds=1))
 
 
 def _force_cells_concentration(ranking, mask: np.ndarray) -> dict:

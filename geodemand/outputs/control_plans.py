@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from geodemand._atomic import write_text_atomic
-from geodemand.outputs.markdown import md, md_table
+from geodemand.outputs.markdown import escape
+from geodemand.outputs.markdown import table as md_table
 
 
 def _num(value, digits: int = 1) -> str:
@@ -48,7 +49,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
     left_out = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in excluded.items()) or "none"
     summary = plan.lpu_summary
     row = summary[summary["lpu"] == lpu] if len(summary) else summary
-    parts = [f"# Control plan: {md(lpu)}", ""]
+    parts = [f"# Control plan: {escape(lpu)}", ""]
     if p.get("synthetic"):
         parts += ["**SYNTHETIC DATA: not real incidents.**", ""]
     lpu_frame = demand.incidents[demand.incidents["lpu"] == lpu]
@@ -82,13 +83,13 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
         table = pd.DataFrame({
             "rank": areas["rank"].astype(int),
             "force rank": areas["force_rank"].astype(int),
-            "area": areas["label"].map(md),
+            "area": areas["label"],
             "status": areas["area_id"].map(lambda a: status.get(a, "")),
-            "neighbourhoods": areas["neighbourhoods"].map(md),
+            "neighbourhoods": areas["neighbourhoods"],
             f"expected harm ({unit})": areas["expected_harm"].map(_num),
             "expected incidents": areas["expected_incidents"].map(lambda v: _num(v, 2)),
             "visits a day": areas["visits_per_day"].astype(int),
-            "hot hours": areas["hot_hours"].map(md),
+            "hot hours": areas["hot_hours"],
             "review date": areas["review_date"].astype(str),
         })
         parts += [md_table(table), ""]
@@ -108,13 +109,13 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
     if len(sites):
         table = pd.DataFrame({
             "rank": sites["rank"].astype(int),
-            "place": sites["label"].map(md),
-            "site": sites["site_category"].map(md),
+            "place": sites["label"],
+            "site": sites["site_category"],
             f"expected harm ({unit})": sites["expected_harm"].map(_num),
             "incidents": sites["incidents"].astype(int),
             "another organisation": sites["other_org_share"].map(
                 lambda v: "–" if not np.isfinite(v) else f"{v:.0%}"),
-            "why": sites["partnership_reason"].map(md),
+            "why": sites["partnership_reason"],
         })
         parts += [md_table(table), ""]
     else:
@@ -125,7 +126,7 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
         parts += ["## Data quality", ""]
         for r in quality.itertuples():
             parts.append(
-                f"- {md(r.label)}: suspected default geocode ({r.incidents:,} incidents; at "
+                f"- {escape(r.label)}: suspected default geocode ({r.incidents:,} incidents; at "
                 f"least 2 % of the LPU's incidents in {r.default_geocode_share:.0%} of the "
                 "months). Check the recording before sending patrols."
             )
@@ -139,9 +140,9 @@ def _target_table(table: pd.DataFrame, unit: str, status: dict) -> str:
     out = pd.DataFrame({
         "rank": table["rank"].astype(int),
         "force rank": table["force_rank"].astype(int),
-        "target": table["label"].map(md),
+        "target": table["label"],
         "status": table["target_id"].map(lambda t: status.get(t, "")),
-        "neighbourhood": table["neighbourhood"].astype(str).map(md),
+        "neighbourhood": table["neighbourhood"].astype(str),
         f"expected harm ({unit})": table["expected_harm"].map(_num),
         "expected incidents": table["expected_incidents"].map(lambda v: _num(v, 2)),
         f"harm per incident ({unit})": table["harm_per_incident"].map(_num),

@@ -13,9 +13,25 @@
         if (text !== undefined && text !== null) { e.textContent = String(text); }
         return e;
     }
+    // the title box first: its height keeps popups clear of it when they pan into view
+    var box = L.DomUtil.create("div", "gd-title", map.getContainer());
+    if (data.title.synthetic) {
+        box.appendChild(el("div", "gd-synthetic", "SYNTHETIC DATA \u2014 not real incidents"));
+    }
+    box.appendChild(el("div", "gd-title-main", data.title.title));
+    data.title.lines.forEach(function (text) {
+        var line = el("div", "gd-title-line", text);
+        line.title = String(text);  // the whole text on hover when it is cut short
+        box.appendChild(line);
+    });
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    map.createPane("gd-ranks").style.zIndex = 620;  // above marker clusters (600)
+
     function card(c) {
         var div = el("div", "gd-popup");
         div.appendChild(el("h4", null, c.title));
+        if (c.sub) { div.appendChild(el("div", "gd-sub", c.sub)); }
         var table = el("table");
         c.rows.forEach(function (r) {
             var tr = el("tr");
@@ -24,7 +40,13 @@
                 th.colSpan = 2;
                 tr.appendChild(th);
             } else {
-                tr.appendChild(el("th", null, r.k));
+                var k = el("th", null, r.k);
+                if (typeof r.pct === "number") {
+                    var share = el("div", "gd-share");
+                    share.style.width = Math.max(0, Math.min(100, r.pct)) + "%";
+                    k.appendChild(share);
+                }
+                tr.appendChild(k);
                 tr.appendChild(el("td", null, r.v));
             }
             table.appendChild(tr);
@@ -32,8 +54,31 @@
         div.appendChild(table);
         return div;
     }
+    function popupOptions() {
+        var top = box.offsetHeight + 20;
+        return {
+            maxWidth: 320,
+            minWidth: 200,
+            maxHeight: Math.max(120, Math.min(420, map.getSize().y - top - 70)),
+            autoPanPaddingTopLeft: L.point(10, top),
+            autoPanPaddingBottomRight: L.point(10, 10)
+        };
+    }
     function popup(c) { return function () { return card(c); }; }
     function tip(text) { return el("span", null, text); }
+    function clusterIcon(kind) {
+        return function (cluster) {
+            var n = cluster.getChildCount();
+            var inner = el("div", null, n >= 1000 ? Math.round(n / 1000) + "k" : n);
+            return L.divIcon({html: inner, className: "gd-cluster " + kind, iconSize: L.point(34, 34)});
+        };
+    }
+    function clusterGroup(kind) {
+        return L.markerClusterGroup({
+            maxClusterRadius: 40, chunkedLoading: true, showCoverageOnHover: false,
+            iconCreateFunction: clusterIcon(kind)
+        });
+    }
     var layers = {};
     data.layers.forEach(function (spec) {
         var layer;
@@ -45,7 +90,7 @@
                 },
                 onEachFeature: function (f, l) {
                     if (f.properties.tip !== undefined) { l.bindTooltip(tip(f.properties.tip), {sticky: true}); }
-                    if (f.properties.card !== undefined) { l.bindPopup(popup(f.properties.card), {maxWidth: 360}); }
+                    if (f.properties.card !== undefined) { l.bindPopup(popup(f.properties.card), popupOptions()); }
                 }
             }).addTo(layer);
         } else if (spec.kind === "image") {
@@ -57,37 +102,40 @@
             spec.data.features.forEach(function (f, i) {
                 var c = f.properties.card;
                 L.geoJSON(f, {style: function () { return spec.style; }})
-                    .bindPopup(popup(c), {maxWidth: 360})
+                    .bindPopup(popup(c), popupOptions())
                     .bindTooltip(tip(f.properties.tip))
                     .addTo(layer);
                 var label = el("div", null, f.properties.rank);
-                L.marker(spec.labels[i], {icon: L.divIcon({
+                L.marker(spec.labels[i], {pane: "gd-ranks", icon: L.divIcon({
                     html: label, className: "gd-rank-icon", iconSize: [24, 24], iconAnchor: [12, 12]
-                })}).bindPopup(popup(c), {maxWidth: 360}).addTo(layer);
+                })}).bindPopup(popup(c), popupOptions()).bindTooltip(tip(f.properties.tip)).addTo(layer);
             });
         } else if (spec.kind === "points") {
-            layer = L.markerClusterGroup({maxClusterRadius: 40});
+            layer = clusterGroup(spec.cluster);
             spec.markers.forEach(function (m) {
                 L.circleMarker(m.at, spec.style)
-                    .bindPopup(popup(m.card), {maxWidth: 360})
+                    .bindPopup(popup(m.card), popupOptions())
                     .bindTooltip(tip(m.tip))
                     .addTo(layer);
             });
+        } else if (spec.kind === "incidents") {
+            // compact points: [lat, lon, type index, when, place]; the card is built on demand
+            layer = clusterGroup(spec.cluster);
+            var markers = spec.points.map(function (p) {
+                var c = {title: spec.types[p[2]], sub: "", rows: [{k: "When", v: p[3]}]};
+                if (p[4]) { c.rows.push({k: "Place", v: p[4]}); }
+                return L.circleMarker([p[0], p[1]], spec.style)
+                    .bindPopup(popup(c), popupOptions())
+                    .bindTooltip(tip(spec.types[p[2]]));
+            });
+            layer.addLayers(markers);
         } else {
             return;
         }
-        layer.addTo(map);
+        if (spec.show !== false) { layer.addTo(map); }
         control.addOverlay(layer, spec.name);
         layers[spec.key] = layer;
     });
-    var box = L.DomUtil.create("div", "gd-title", map.getContainer());
-    if (data.title.synthetic) {
-        box.appendChild(el("div", "gd-synthetic", "SYNTHETIC DATA \u2014 not real incidents"));
-    }
-    box.appendChild(el("div", "gd-title-main", data.title.title));
-    box.appendChild(el("div", "gd-title-sub", data.title.sub));
-    L.DomEvent.disableClickPropagation(box);
-    L.DomEvent.disableScrollPropagation(box);
     if (data.legend.length) {
         var legend = L.control({position: "bottomright"});
         legend.onAdd = function () {
@@ -124,6 +172,7 @@
                 }
             });
             L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
             return div;
         };
         legend.addTo(map);
@@ -136,7 +185,8 @@
             a.href = "#";
             a.title = "Full screen";
             a.setAttribute("role", "button");
-            a.textContent = "\u26F6";
+            a.setAttribute("aria-label", "Full screen");
+            a.appendChild(el("span", "gd-fullscreen-icon"));
             L.DomEvent.on(a, "click", function (e) {
                 L.DomEvent.preventDefault(e);
                 var c = map.getContainer();

@@ -1,35 +1,79 @@
 """The map inputs: one validated, copied :class:`MapLayers` that both renderers draw.
 
 Maps never compute statistics: they only **render** results handed to them. The input
-contract, shared by the interactive page (:mod:`.web`) and the static PNG (:mod:`.png`), is:
+contract, shared by the interactive page (:mod:`.web`) and the static PNG (:mod:`.png`), is
+(every layer optional, at least one given):
 
 ``lpus``
     GeoDataFrame of LPU polygons with a ``lpu`` (name) column and a CRS
-    (e.g. ``Areas.lpus`` from :func:`geodemand.read_areas`).
+    (e.g. ``Areas.lpus`` from :func:`geodemand.read_areas`). Names are drawn on the PNG.
 ``neighbourhoods``
     GeoDataFrame of neighbourhood polygons with a ``neighbourhood`` column (``lpu`` optional).
+``force_area``
+    The force's polygon(s) (GeoDataFrame/GeoSeries with a CRS, or a shapely geometry in
+    ``crs``): density cells it does not touch are transparent, and it is the default view.
 ``density``
     A KDE surface: an object with ``.density`` (float array ``(n_rows, n_cols)``, row 0 north,
     NaN = nodata), ``.grid`` (:class:`~geodemand.grid.Grid`) and ``.units`` (e.g.
-    ``"incidents per km²"``) such as :class:`~geodemand.engines.density.KDEResult`; or a plain array
-    together with ``density_grid`` and ``density_units``. Cells with a density of 0 or NaN are
-    transparent. The colour scale runs linearly from 0 to ``density_vmax`` (default: the
-    surface's maximum, announced).
+    ``"CCHI days per km²"``) such as :class:`~geodemand.engines.density.KDEResult`; or a plain
+    array together with ``density_grid`` and ``density_units``. Cells with a density of 0 or
+    NaN are transparent. The colour scale (a sequential yellow-green-blue ramp) runs linearly
+    from 0 to ``density_vmax`` (default: the surface's maximum, announced).
 ``hotspot_cells``
     GeoDataFrame of Gi* cell polygons with a confidence-bin column ``bin`` (or ``gistar_bin``)
     holding integers −3..3 (ArcGIS style: ±3 = 99 %, ±2 = 95 %, ±1 = 90 % confidence), e.g.
     ``GiStarResult.to_geodataframe(only_significant=True)``; an object with a
     ``to_geodataframe(only_significant=...)`` method is accepted too. Bin 0 cells are not drawn;
-    touching cells of the same bin are drawn as one polygon.
+    touching cells of the same bin are drawn as one polygon. The layer and legend say "hot
+    spots" when no cold spot is significant, and list only the classes present.
+``emerging``
+    Emerging hot-spot cells: an ``EmergingResult`` (its ``to_geodataframe()`` is used) or a
+    GeoDataFrame of cell polygons with an integer ``pattern_code`` column (ArcGIS CATEGORY
+    numbering −8..8, :data:`geodemand.engines.emerging.PATTERNS`). Code 0 ("no pattern") is
+    not drawn; touching cells of one pattern are drawn as one polygon. Off by default in the
+    layer control.
+``risk``
+    A choropleth of risk rates: GeoDataFrame of polygons (neighbourhoods, LSOAs) with a
+    ``value`` column (the rate, ≥ 0; NaN = no data) and optional ``label`` (area name),
+    ``count`` (the numerator) and ``population``; ``risk_units`` names the rate, e.g.
+    ``"incidents per 1,000 residents"``. Drawn in five quantile classes; off by default.
 ``patrol_areas``
-    GeoDataFrame of (multi)polygons with a unique positive integer ``rank`` column (1 = top).
-    Rendered in the popup when present: ``area_id``, ``lpu``, ``neighbourhoods`` (str or a list
-    of str), ``score``, every ``score_*`` column (the score breakdown), ``visits_per_day``,
-    ``minutes_per_visit``, ``review_date``, then every other column.
+    GeoDataFrame of (multi)polygons with a unique positive integer ``rank`` column (the number
+    drawn on the map; 1 = top). The popup card reads only these optional columns (others are
+    left out of the map; they stay in the CSV and GeoPackage):
+
+    ============================  ==========================================================
+    ``label``                     place or area name (the card's title)
+    ``rank``, ``force_rank``      rank within the LPU (drawn) and force-wide
+    ``lpu``                       LPU name
+    ``status``                    e.g. ``"new"``, ``"continuing (3 weeks)"``, ``"expired"``
+    ``expected_harm``             expected harm next period, in ``harm_units``
+    ``harm``                      harm in the data window, in ``harm_units``
+    ``incidents``                 incidents in the data window
+    ``incidents_<crime-type>``    per-type counts; the top 5 non-zero are shown with their
+                                  share of ``incidents`` ("38 %")
+    ``visits_per_day``            integer; shown with ``minutes_per_visit`` as the dosage
+    ``minutes_per_visit``         minutes per visit
+    ``hot_hours``                 text, e.g. ``"Fri 22–24, Sat 00–02"``
+    ``review_date``               date (shown as "Mon 8 Dec 2025")
+    ``partnership``               bool; with ``partnership_reason`` (text)
+    ``neighbourhoods``            text or a list of names
+    ``area_id``                   stable id (to find the row in the CSV)
+    ============================  ==========================================================
 ``repeat_places``
     DataFrame with ``x``, ``y`` (coordinates in ``crs``, or ``attrs["crs"]``) or a GeoDataFrame
-    of points; optional ``label`` (the place's name), ``count`` and ``harm`` columns, and any
-    other columns, all shown in the popup. Every row is drawn: pass only the top places.
+    of points; the card reads the same columns as a patrol area, with ``count`` accepted for
+    ``incidents``, ``neighbourhood`` for ``neighbourhoods`` and per-type counts as
+    ``n_<crime_type>`` (only names in the crime-type vocabulary). Every row is drawn (pass only
+    the top places), as clustered markers.
+``incidents``
+    This period's incidents: DataFrame with ``x``, ``y`` (in ``crs`` or ``attrs["crs"]``) or a
+    GeoDataFrame of points, with ``crime_type`` (slug or label) and ``occurred`` (datetime);
+    optional ``label`` (place, e.g. police.uk "On or near …") and ``date_precision``
+    (``"month"`` shows "Nov 2025"; also read from ``attrs["date_precision"]``). Drawn as
+    clustered points with a short card (type, date or month, place).
+
+``harm_units`` names the harm numbers on the cards (default ``"CCHI days"``).
 
 Every GeoJSON made here is WGS84 longitude/latitude (6 decimals, ~0.1 m).
 """
@@ -67,9 +111,10 @@ class DensityLayer:
 class MapLayers:
     """Validated, copied map inputs (see the module docstring for the contract).
 
-    GeoDataFrames keep their own CRS; ``repeat_places`` is a GeoDataFrame of points;
-    ``hotspot_cells`` has an integer ``bin`` column (bin 0 removed); ``patrol_areas`` is
-    sorted by ``rank``.
+    GeoDataFrames keep their own CRS; ``repeat_places`` and ``incidents`` are GeoDataFrames
+    of points; ``hotspot_cells`` has an integer ``bin`` column (bin 0 removed);
+    ``emerging`` an integer ``pattern_code`` column (code 0 removed); ``patrol_areas`` is
+    sorted by ``rank``; the density is NaN outside ``force_area``.
     """
 
     title: str
@@ -81,8 +126,14 @@ class MapLayers:
     neighbourhoods: Any = None
     density: DensityLayer | None = None
     hotspot_cells: Any = None
+    emerging: Any = None
+    risk: Any = None
+    risk_units: str | None = None
     patrol_areas: Any = None
     repeat_places: Any = None
+    incidents: Any = None
+    force_area: Any = None
+    harm_units: str = "CCHI days"
     view_bounds_wgs84: tuple[float, float, float, float] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +154,12 @@ def prepare_layers(
     hotspot_cells=None,
     patrol_areas=None,
     repeat_places=None,
+    incidents=None,
+    emerging=None,
+    risk=None,
+    risk_units: str | None = None,
+    force_area=None,
+    harm_units: str = "CCHI days",
     crs: str | None = None,
     view_bounds: tuple[float, float, float, float] | None = None,
 ) -> MapLayers:
@@ -111,56 +168,78 @@ def prepare_layers(
     Parameters
     ----------
     title, period, window, data_source : str
-        Texts of the title box (escaped when rendered).
+        Texts of the title box (shown as plain text; line breaks become spaces). The data
+        source is one line, e.g. "police.uk street data, 24 files, 2019-12 to 2021-11" (the
+        file list belongs in the manifest).
     synthetic : bool
         True shows a conspicuous "SYNTHETIC DATA" banner.
+    risk_units : str, optional
+        Units of ``risk`` values (required with ``risk``).
+    harm_units : str
+        Units of harm numbers on the cards.
     crs : str, optional
-        CRS of ``repeat_places`` ``x``/``y`` columns (default ``repeat_places.attrs["crs"]``)
-        and of ``view_bounds``.
+        CRS of ``repeat_places``/``incidents`` ``x``/``y`` columns (default their
+        ``attrs["crs"]``), of a shapely ``force_area`` and of ``view_bounds``.
     view_bounds : (x_min, y_min, x_max, y_max), optional
-        Initial view in ``crs`` units; default: the union of every layer's bounds.
+        Initial view in ``crs`` units; default: the force area, else the union of every
+        layer's bounds.
 
     Raises
     ------
     InvalidParameterError
         Naming the argument and column at fault.
     """
-    texts = {"title": title, "period": period, "window": window, "data_source": data_source}
+    texts = {"title": title, "period": period, "window": window, "data_source": data_source,
+             "harm_units": harm_units}
     for name, value in texts.items():
         if not isinstance(value, str) or not value.strip():
             raise InvalidParameterError(f"{name} must be a non-empty string, got {value!r}")
+    texts = {k: " ".join(v.split()) for k, v in texts.items()}
     if not isinstance(synthetic, (bool, np.bool_)):
         raise InvalidParameterError(f"synthetic must be True or False, got {synthetic!r}")
+    if risk is not None and (not isinstance(risk_units, str) or not risk_units.strip()):
+        raise InvalidParameterError(
+            "risk needs risk_units naming its rate, e.g. 'incidents per 1,000 residents'"
+        )
+    area = _force_area(force_area, crs)
     layers = dict(
         lpus=_polygons(lpus, "lpus", ("lpu",)),
         neighbourhoods=_polygons(neighbourhoods, "neighbourhoods", ("neighbourhood",)),
-        density=_density(density, density_grid, density_units, density_vmax),
+        density=_density(density, density_grid, density_units, density_vmax, area),
         hotspot_cells=_hotspot_cells(hotspot_cells),
+        emerging=_emerging(emerging),
+        risk=_risk(risk),
         patrol_areas=_patrol_areas(patrol_areas),
-        repeat_places=_repeat_places(repeat_places, crs),
+        repeat_places=_points(repeat_places, crs, "repeat_places", ()),
+        incidents=_incidents(incidents, crs),
     )
     if all(v is None for v in layers.values()):
         raise InvalidParameterError(
             "a map needs at least one layer: lpus, neighbourhoods, density, hotspot_cells, "
-            "patrol_areas or repeat_places"
+            "emerging, risk, patrol_areas, repeat_places or incidents"
         )
-    bounds = _view_bounds(layers, view_bounds, crs)
+    bounds = _view_bounds(layers, view_bounds, crs, area)
     params = {
-        "title": title,
-        "period": period,
-        "window": window,
-        "data_source": data_source,
+        "title": texts["title"],
+        "period": texts["period"],
+        "window": texts["window"],
+        "data_source": texts["data_source"],
         "synthetic": bool(synthetic),
         "layers": [k for k, v in layers.items() if v is not None],
         "density_vmax": None if layers["density"] is None else layers["density"].vmax,
         "density_units": None if layers["density"] is None else layers["density"].units,
+        "risk_units": risk_units if risk is not None else None,
+        "harm_units": texts["harm_units"],
     }
     return MapLayers(
-        title=title,
-        period=period,
-        window=window,
-        data_source=data_source,
+        title=texts["title"],
+        period=texts["period"],
+        window=texts["window"],
+        data_source=texts["data_source"],
         synthetic=bool(synthetic),
+        risk_units=" ".join(risk_units.split()) if risk is not None else None,
+        force_area=area,
+        harm_units=texts["harm_units"],
         view_bounds_wgs84=bounds,
         params=params,
         **layers,
@@ -208,7 +287,7 @@ def _polygons(gdf, name: str, columns: tuple[str, ...]):
     return gdf
 
 
-def _density(density, grid: Grid | None, units: str | None, vmax: float | None):
+def _density(density, grid: Grid | None, units: str | None, vmax: float | None, area=None):
     if density is None:
         if grid is not None:
             raise InvalidParameterError("density_grid was given without a density array")
@@ -234,6 +313,10 @@ def _density(density, grid: Grid | None, units: str | None, vmax: float | None):
         )
     if np.any(np.isfinite(values) & (values < 0)):
         raise InvalidParameterError("density has negative values; a density is never negative")
+    if area is not None:
+        from geodemand.outputs.raster import grid_mask
+
+        values[~grid_mask(grid, area)] = np.nan
     if vmax is None:
         finite = values[np.isfinite(values)]
         peak = float(finite.max()) if finite.size else 0.0
@@ -296,26 +379,28 @@ def _patrol_areas(areas):
     return gdf.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
-def _repeat_places(places, crs: str | None):
+def _points(places, crs: str | None, name: str, columns: tuple[str, ...]):
+    """A GeoDataFrame of points from a GeoDataFrame or a DataFrame with x, y columns."""
     if places is None:
         return None
     import geopandas as gpd
 
     if isinstance(places, gpd.GeoDataFrame):
-        gdf = _require_gdf(places, "repeat_places")
-        _check_geom_types(gdf, "repeat_places", ("Point",))
+        gdf = _require_gdf(places, name)
+        _check_geom_types(gdf, name, ("Point",))
+        _check_columns(gdf, name, columns)
         return gdf.reset_index(drop=True)
     if not isinstance(places, pd.DataFrame):
         raise InvalidParameterError(
-            f"repeat_places must be a DataFrame with x, y columns or a GeoDataFrame of points, "
+            f"{name} must be a DataFrame with x, y columns or a GeoDataFrame of points, "
             f"got {type(places).__name__}"
         )
-    _check_columns(places, "repeat_places", ("x", "y"))
+    _check_columns(places, name, ("x", "y", *columns))
     place_crs = crs if crs is not None else places.attrs.get("crs")
     if place_crs is None:
         raise InvalidParameterError(
-            "repeat_places has x, y columns but no CRS: pass crs='EPSG:27700' (or set "
-            "repeat_places.attrs['crs'])"
+            f"{name} has x, y columns but no CRS: pass crs='EPSG:27700' (or set "
+            f"{name}.attrs['crs'])"
         )
     x = pd.to_numeric(places["x"], errors="coerce").to_numpy(dtype=np.float64)
     y = pd.to_numeric(places["y"], errors="coerce").to_numpy(dtype=np.float64)
@@ -323,11 +408,105 @@ def _repeat_places(places, crs: str | None):
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InvalidParameterError(
-            f"repeat_places row {row} has x={places['x'].iloc[row]!r}, "
+            f"{name} row {row} has x={places['x'].iloc[row]!r}, "
             f"y={places['y'].iloc[row]!r}; expected finite numbers"
         )
     frame = pd.DataFrame(places.drop(columns=["x", "y"])).reset_index(drop=True)
-    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=place_crs)
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=place_crs)
+    gdf.attrs = dict(places.attrs)
+    return gdf
+
+
+def _incidents(incidents, crs: str | None):
+    """This period's incidents: points with ``crime_type`` and ``occurred`` (datetime)."""
+    gdf = _points(incidents, crs, "incidents", ("crime_type", "occurred"))
+    if gdf is None:
+        return None
+    raw = gdf["occurred"]
+    occurred = (
+        raw if pd.api.types.is_datetime64_any_dtype(raw)
+        else pd.to_datetime(raw, errors="coerce", format="ISO8601")
+    )
+    bad = occurred.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"incidents row {row} has occurred={gdf['occurred'].iloc[row]!r}; expected a date"
+        )
+    if getattr(occurred.dt, "tz", None) is not None:
+        occurred = occurred.dt.tz_localize(None)
+    out = gdf[[gdf.geometry.name]].copy()
+    out["crime_type"] = gdf["crime_type"].astype(str).to_numpy()
+    out["occurred"] = occurred.to_numpy()
+    default = str(incidents.attrs.get("date_precision", "day"))
+    precision = gdf["date_precision"] if "date_precision" in gdf.columns else default
+    out["date_precision"] = precision
+    out["label"] = gdf["label"].to_numpy() if "label" in gdf.columns else None
+    return out
+
+
+def _force_area(area, crs: str | None):
+    """The force area as a GeoDataFrame of polygons (or None)."""
+    if area is None:
+        return None
+    import geopandas as gpd
+    import shapely
+
+    if isinstance(area, shapely.Geometry):
+        if crs is None:
+            raise InvalidParameterError(
+                "a shapely force_area needs crs= (the CRS of its coordinates)"
+            )
+        area = gpd.GeoDataFrame(geometry=[area], crs=crs)
+    elif isinstance(area, gpd.GeoSeries):
+        area = gpd.GeoDataFrame(geometry=area)
+    gdf = _require_gdf(area, "force_area")
+    _check_geom_types(gdf, "force_area", ("Polygon", "MultiPolygon"))
+    return gdf[[gdf.geometry.name]].reset_index(drop=True)
+
+
+def _emerging(emerging):
+    """Emerging hot-spot cells with an integer ``pattern_code`` (code 0 removed)."""
+    if emerging is None:
+        return None
+    if hasattr(emerging, "to_geodataframe") and not hasattr(emerging, "geometry"):
+        emerging = emerging.to_geodataframe(include_no_pattern=False)
+    gdf = _require_gdf(emerging, "emerging")
+    _check_columns(gdf, "emerging", ("pattern_code",))
+    _check_geom_types(gdf, "emerging", ("Polygon", "MultiPolygon"))
+    raw = pd.to_numeric(gdf["pattern_code"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(raw) | (raw != np.round(raw)) | (np.abs(raw) > 8)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"emerging column 'pattern_code' row {row} is {gdf['pattern_code'].iloc[row]!r}; "
+            "expected an integer -8..8"
+        )
+    out = gdf[[gdf.geometry.name]].copy()
+    out["pattern_code"] = raw.astype(np.int64)
+    return out[out["pattern_code"] != 0]
+
+
+def _risk(risk):
+    """Risk-rate polygons with a numeric, non-negative ``value`` (NaN = no data)."""
+    if risk is None:
+        return None
+    gdf = _require_gdf(risk, "risk")
+    _check_columns(gdf, "risk", ("value",))
+    _check_geom_types(gdf, "risk", ("Polygon", "MultiPolygon"))
+    raw = gdf["value"]
+    value = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = (np.isnan(value) & raw.notna().to_numpy()) | np.isinf(value) | (value < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            f"risk column 'value' row {row} is {raw.iloc[row]!r}; expected a rate >= 0 "
+            "(or empty for no data)"
+        )
+    keep = [c for c in ("label", "count", "population") if c in gdf.columns]
+    out = gdf[[*keep, gdf.geometry.name]].copy()
+    out["value"] = value
+    return out.reset_index(drop=True)
 
 
 def transformer(src, dst):
@@ -355,7 +534,7 @@ def _to_wgs84_bounds(bounds, crs) -> tuple[float, float, float, float]:
     return (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat)))
 
 
-def _view_bounds(layers: dict, view_bounds, crs) -> tuple[float, float, float, float]:
+def _view_bounds(layers: dict, view_bounds, crs, area=None) -> tuple[float, float, float, float]:
     if view_bounds is not None:
         if crs is None:
             raise InvalidParameterError("view_bounds needs crs= (the CRS of its coordinates)")
@@ -366,6 +545,8 @@ def _view_bounds(layers: dict, view_bounds, crs) -> tuple[float, float, float, f
                 f"{view_bounds!r}"
             )
         return _to_wgs84_bounds(vb, crs)
+    if area is not None and len(area):
+        return _to_wgs84_bounds(area.total_bounds, area.crs)
     boxes = []
     for key, value in layers.items():
         if value is None:
@@ -412,8 +593,9 @@ def to_geojson(gdf, properties: Mapping[str, Iterable[Any]] | None = None) -> di
 _MAX_LATTICE_CELLS = 50_000_000
 
 
-def dissolve_bins(cells) -> Any:
-    """Merge touching Gi* cells of the same bin: one polygon per connected patch.
+def dissolve_bins(cells, column: str = "bin") -> Any:
+    """Merge touching cells of the same class (Gi* bin, emerging pattern code): one polygon
+    per connected patch.
 
     Cells that share an edge merge; cells that touch only at a corner do not (they form
     separate patches). When every cell is an axis-aligned square of one size on one lattice
@@ -424,38 +606,40 @@ def dissolve_bins(cells) -> Any:
     Parameters
     ----------
     cells : GeoDataFrame
-        Polygons with an integer ``bin`` column (non-zero).
+        Polygons with an integer class ``column`` (non-zero).
+    column : str
+        The class column (default ``"bin"``).
 
     Returns
     -------
     GeoDataFrame
-        Columns ``bin``, ``n_cells`` and geometry (input CRS), sorted by bin (hot first),
-        then west to east and south to north by each patch's representative point.
+        Columns ``column``, ``n_cells`` and geometry (input CRS), sorted by class (highest
+        first), then west to east and south to north by each patch's representative point.
     """
     import geopandas as gpd
 
     lattice = _cell_lattice(cells.geometry.to_numpy())
     if lattice is None:
-        rows = _dissolve_by_union(cells)
+        rows = _dissolve_by_union(cells, column)
     else:
-        rows = _dissolve_on_lattice(cells["bin"].to_numpy(), *lattice)
-    frame = pd.DataFrame(rows, columns=["bin", "n_cells", "geometry"])
+        rows = _dissolve_on_lattice(cells[column].to_numpy(), *lattice)
+    frame = pd.DataFrame(rows, columns=[column, "n_cells", "geometry"])
     out = gpd.GeoDataFrame(frame, geometry="geometry", crs=cells.crs)
     if len(out):
         c = out.geometry.representative_point()
         out = out.assign(_x=c.x, _y=c.y).sort_values(
-            ["bin", "_x", "_y"], ascending=[False, True, True], kind="stable"
+            [column, "_x", "_y"], ascending=[False, True, True], kind="stable"
         )
         out = out.drop(columns=["_x", "_y"]).reset_index(drop=True)
     return out
 
 
-def _dissolve_by_union(cells) -> list[tuple[int, int, Any]]:
+def _dissolve_by_union(cells, column: str = "bin") -> list[tuple[int, int, Any]]:
     import shapely
 
     rows = []
-    for b in sorted(cells["bin"].unique(), reverse=True):
-        part = cells.geometry[cells["bin"] == b].to_numpy()
+    for b in sorted(cells[column].unique(), reverse=True):
+        part = cells.geometry[cells[column] == b].to_numpy()
         merged = shapely.get_parts(shapely.union_all(part))
         # each cell lies in exactly one merged patch: count cells per patch
         _, hit = shapely.STRtree(merged).query(

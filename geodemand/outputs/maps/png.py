@@ -4,15 +4,19 @@
 from the same :class:`~geodemand.outputs.maps.layers.MapLayers` (the contract is in
 :mod:`geodemand.outputs.maps.layers`): LPU and neighbourhood boundaries, the density surface
 with a colour bar in its real units, significant Gi* cells by confidence bin, patrol areas
-with their rank numbers, repeat places, a title with the period, window and data source, a red
-"SYNTHETIC DATA" banner where it applies, a scale bar and a north arrow.
+with their rank numbers, repeat places, this period's incidents, LPU names, a title with the
+period, window and a one-line data description, a red "SYNTHETIC DATA" banner where it
+applies, a scale bar and a north arrow. Emerging hot-spot patterns and risk rates are drawn on
+the interactive map only. The title is a figure title (the layout keeps room for it: it is
+never cut off) and the subtitle is cut to two lines.
 
 The picture is drawn in a projected metric CRS: the density grid's when there is one, else
 the first layer's when it is projected in metres, else the UTM zone of the data (announced).
 Text from the inputs is drawn with ``parse_math=False`` so a ``$`` in a name is not read as
 mathematics. Every drawn artist carries a ``gid`` naming its layer (``"lpus"``,
-``"neighbourhoods"``, ``"density"``, ``"hotspots"``, ``"patrol_areas"``, ``"patrol_rank"``,
-``"repeat_places"``, ``"synthetic_banner"``, ``"scale_bar"``) so a figure can be inspected.
+``"neighbourhoods"``, ``"lpu_labels"``, ``"density"``, ``"hotspots"``, ``"patrol_areas"``,
+``"patrol_rank"``, ``"repeat_places"``, ``"incidents"``, ``"title"``, ``"synthetic_banner"``,
+``"scale_bar"``) so a figure can be inspected.
 The file is written atomically.
 """
 
@@ -33,6 +37,7 @@ from geodemand.outputs.maps.style import (
     BIN_LABELS,
     DENSITY_CMAP,
     DENSITY_OPACITY,
+    INCIDENT_COLOUR,
     LPU_COLOUR,
     NEIGHBOURHOOD_COLOUR,
     PATROL_COLOUR,
@@ -49,6 +54,8 @@ DPI = 150
 FIG_EXTRA_HEIGHT = 1.9
 #: Characters per inch of figure width of the 9-point subtitle (where it is wrapped).
 SUBTITLE_CHARS_PER_INCH = 14
+#: Lines of subtitle at most (longer text is cut with "…").
+SUBTITLE_LINES = 2
 
 
 def hotspot_png(
@@ -68,6 +75,12 @@ def hotspot_png(
     hotspot_cells=None,
     patrol_areas=None,
     repeat_places=None,
+    incidents=None,
+    emerging=None,
+    risk=None,
+    risk_units: str | None = None,
+    force_area=None,
+    harm_units: str = "CCHI days",
     crs: str | None = None,
     view_bounds: tuple[float, float, float, float] | None = None,
     figsize: tuple[float, float] | None = None,
@@ -102,6 +115,12 @@ def hotspot_png(
         hotspot_cells=hotspot_cells,
         patrol_areas=patrol_areas,
         repeat_places=repeat_places,
+        incidents=incidents,
+        emerging=emerging,
+        risk=risk,
+        risk_units=risk_units,
+        force_area=force_area,
+        harm_units=harm_units,
         crs=crs,
         view_bounds=view_bounds,
         figsize=figsize,
@@ -126,7 +145,8 @@ def view_crs(layers: MapLayers):
         return CRS.from_user_input(layers.density.grid.crs)
     gdfs = [
         getattr(layers, k)
-        for k in ("lpus", "neighbourhoods", "patrol_areas", "hotspot_cells", "repeat_places")
+        for k in ("lpus", "neighbourhoods", "patrol_areas", "hotspot_cells", "repeat_places",
+                  "incidents", "emerging", "risk")
         if getattr(layers, k) is not None
     ]
     first = CRS.from_user_input(gdfs[0].crs)
@@ -168,12 +188,16 @@ def render_figure(layers: MapLayers, *, figsize=None, dpi: int = DPI):
         _draw_boundaries(ax, layers.lpus, crs, LPU_COLOUR, 1.2, "lpus")
     if layers.hotspot_cells is not None:
         handles += _draw_hotspots(ax, layers.hotspot_cells, crs)
+    if layers.incidents is not None:
+        handles += _draw_incidents(ax, layers.incidents, crs)
     if layers.patrol_areas is not None:
         handles += _draw_patrol(ax, layers.patrol_areas, crs)
     if layers.repeat_places is not None:
         handles += _draw_repeats(ax, layers.repeat_places, crs)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
+    if layers.lpus is not None:
+        _draw_lpu_names(ax, layers.lpus, crs)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     _draw_scale_bar(ax)
@@ -296,6 +320,37 @@ def _draw_patrol(ax, areas, crs) -> list:
     return [Line2D([], [], color=PATROL_COLOUR, lw=2, label="Patrol area (number = rank)")]
 
 
+def _draw_incidents(ax, incidents, crs) -> list:
+    from matplotlib.lines import Line2D
+
+    pts = incidents.geometry.to_crs(crs)
+    ax.scatter(
+        pts.x, pts.y, s=3, c=INCIDENT_COLOUR, alpha=0.5, linewidths=0, zorder=4.5,
+        gid="incidents",
+    )
+    return [
+        Line2D([], [], marker="o", ls="", ms=3, color=INCIDENT_COLOUR,
+               label=f"Incident this period ({len(incidents):,})")
+    ]
+
+
+def _draw_lpu_names(ax, lpus, crs) -> None:
+    """Each LPU's name at a point inside it (when that point is in view), with a halo."""
+    from matplotlib import patheffects
+
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    points = lpus.to_crs(crs).geometry.representative_point()
+    for name, pt in zip(lpus["lpu"], points, strict=True):
+        if not (x0 <= pt.x <= x1 and y0 <= pt.y <= y1):
+            continue
+        ax.text(
+            pt.x, pt.y, str(name), ha="center", va="center", fontsize=8, fontweight="bold",
+            color=LPU_COLOUR, zorder=6.5, gid="lpu_labels", parse_math=False,
+            path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
+        )
+
+
 def _draw_repeats(ax, places, crs) -> list:
     from matplotlib.lines import Line2D
 
@@ -384,29 +439,23 @@ def _draw_north_arrow(ax) -> None:
     )
 
 
-def _draw_titles(fig, ax, layers: MapLayers) -> None:
-    # wrapped by hand: matplotlib's wrap=True measures text as mathtext despite parse_math
+def _subtitle(layers: MapLayers, width_inches: float) -> str:
+    """Period, window and data description wrapped to at most :data:`SUBTITLE_LINES` lines."""
     text = f"Period: {layers.period} · Window: {layers.window} · Data: {layers.data_source}"
-    chars = max(20, int(fig.get_size_inches()[0] * SUBTITLE_CHARS_PER_INCH))
-    subtitle = ax.set_title(
-        textwrap.fill(text, width=chars, break_long_words=True),
-        fontsize=9,
-        parse_math=False,
-    )
-    # the title sits on top of the (possibly wrapped) subtitle, whatever its height
-    ax.annotate(
-        layers.title,
-        xy=(0.5, 1.0),
-        xycoords=subtitle,
-        xytext=(0, 4),
-        textcoords="offset points",
-        ha="center",
-        va="bottom",
-        fontsize=14,
-        fontweight="bold",
-        parse_math=False,
-        gid="title",
-    )
+    chars = max(20, int(width_inches * SUBTITLE_CHARS_PER_INCH))
+    lines = textwrap.wrap(text, width=chars, break_long_words=True)
+    if len(lines) > SUBTITLE_LINES:
+        lines = lines[:SUBTITLE_LINES]
+        lines[-1] = lines[-1][: chars - 1].rstrip() + "…"
+    return "\n".join(lines)
+
+
+def _draw_titles(fig, ax, layers: MapLayers) -> None:
+    # wrapped by hand: matplotlib's wrap=True measures text as mathtext despite parse_math.
+    # The title is the figure's suptitle, which the constrained layout keeps room for.
+    ax.set_title(_subtitle(layers, fig.get_size_inches()[0]), fontsize=9, parse_math=False)
+    title = fig.suptitle(layers.title, fontsize=14, fontweight="bold", parse_math=False)
+    title.set_gid("title")
     if layers.synthetic:
         ax.text(
             0.5,

@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 
 # ---------------------------------------------------------------------------- styling
-#: Matplotlib colour map of the density surface (shared with the static PNG).
-DENSITY_CMAP = "YlOrRd"
+# Palettes are distinct by layer: the density surface is a sequential yellow-green-blue ramp
+# (never red), Gi* classes a red/blue diverging scheme (only its hot half when no cold spot is
+# significant), emerging hot-spot patterns reds (hot) and blues (cold), risk rates a purple
+# ramp; patrol areas are black outlines and the marker clusters neutral greys.
+
+#: Matplotlib colour map of the density surface (shared with the static PNG and QGIS styles).
+DENSITY_CMAP = "YlGnBu"
 #: Opacity of the density overlay on the interactive map.
 DENSITY_OPACITY = 0.65
-#: Gi* confidence bin -> fill colour (ArcGIS-style diverging palette).
+#: Gi* confidence bin -> fill colour (ArcGIS-style diverging palette, ColorBrewer RdBu).
 BIN_COLOURS = {
     3: "#b2182b",
     2: "#ef8a62",
@@ -22,19 +27,50 @@ BIN_COLOURS = {
     -2: "#67a9cf",
     -3: "#2166ac",
 }
+#: Colour of "not significant" Gi* cells (rasters only; the maps leave them out).
+NOT_SIGNIFICANT_COLOUR = "#f0f0f0"
 #: Gi* confidence bin -> legend text.
 BIN_LABELS = {
     3: "Hot spot, 99 % confidence",
     2: "Hot spot, 95 % confidence",
     1: "Hot spot, 90 % confidence",
+    0: "Not significant",
     -1: "Cold spot, 90 % confidence",
     -2: "Cold spot, 95 % confidence",
     -3: "Cold spot, 99 % confidence",
 }
-LPU_COLOUR = "#222222"
-NEIGHBOURHOOD_COLOUR = "#6b6b6b"
-PATROL_COLOUR = "#08306b"
+#: Emerging hot-spot pattern code (ArcGIS CATEGORY numbering, see
+#: :data:`geodemand.engines.emerging.PATTERNS`) -> colour. In the manner of ArcGIS's
+#: renderer: hot patterns red-orange and cold patterns blue, darkest for intensifying and
+#: persistent, pale for sporadic, greyed for historical; grey for no pattern.
+EMERGING_COLOURS = {
+    1: "#fdae6b",
+    2: "#fd8d3c",
+    3: "#a50f15",
+    4: "#de2d26",
+    5: "#fb6a4a",
+    6: "#fcbba1",
+    7: "#e7a1b0",
+    8: "#bcaaa4",
+    0: "#d9d9d9",
+    -1: "#9ecae1",
+    -2: "#6baed6",
+    -3: "#08519c",
+    -4: "#3182bd",
+    -5: "#c6dbef",
+    -6: "#deebf7",
+    -7: "#b4b8e0",
+    -8: "#a4b3bc",
+}
+#: Matplotlib colour map of the risk-rate choropleth and its number of classes (quantiles).
+RISK_CMAP = "Purples"
+RISK_CLASSES = 5
+RISK_OPACITY = 0.6
+LPU_COLOUR = "#333333"
+NEIGHBOURHOOD_COLOUR = "#7a7a7a"
+PATROL_COLOUR = "#000000"
 REPEAT_COLOUR = "#6a3d9a"
+INCIDENT_COLOUR = "#252525"
 #: Largest density overlay image, pixels (the warp resolution is coarsened beyond it).
 MAX_OVERLAY_PIXELS = 4_000_000
 #: The overlay is warped at the source cell size divided by this factor.
@@ -109,6 +145,31 @@ def legend_ticks(vmax: float, n: int = 5) -> list[float]:
 
 def present_bins(cells) -> list[int]:
     """The non-zero Gi* bins present in ``cells``, hot (3) first."""
-    return sorted({int(b) for b in cells["bin"]}, reverse=True)
+    return sorted({int(b) for b in cells["bin"]} - {0}, reverse=True)
+
+
+def hotspot_title(bins: list[int]) -> str:
+    """Name of the Gi* layer for the bins present: hot spots, cold spots, or both."""
+    hot = any(b > 0 for b in bins)
+    cold = any(b < 0 for b in bins)
+    if hot and cold:
+        return "Gi* hot and cold spots"
+    if cold:
+        return "Gi* cold spots"
+    return "Gi* hot spots"
+
+
+def emerging_label(code: int) -> str:
+    """Legend text of an emerging hot-spot pattern code (e.g. "Intensifying hot spot")."""
+    from geodemand.engines.emerging import PATTERNS
+
+    text = PATTERNS[int(code)]
+    return text[:1].upper() + text[1:]
+
+
+def hex_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
+    """``(r, g, b, alpha)`` of a ``#rrggbb`` colour."""
+    c = colour.lstrip("#")
+    return (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), int(alpha))
 
 

@@ -17,8 +17,12 @@ stretches an image overlay linearly in Web Mercator between its latitude/longitu
 Leaflet.markercluster and jQuery are inlined from the ``XStatic-*`` packages, so the map works
 with no internet access (use ``tiles=None`` for no background tiles). The page also defines
 ``window.geodemandMap = {map, layers}`` (the Leaflet map and its overlay layers by key:
-``lpus``, ``neighbourhoods``, ``density``, ``hotspots``, ``patrol_areas``, ``repeat_places``)
-for embedding and browser tests.
+``risk``, ``lpus``, ``neighbourhoods``, ``density``, ``emerging``, ``hotspots``,
+``patrol_areas``, ``repeat_places``, ``incidents``) for embedding and browser tests.
+
+Popups are compact cards (:mod:`.cards`) with a maximum height and their own scroll bar, so a
+card always fits the window (tested at 1366 × 768); rank markers are drawn above the marker
+clusters, whose colours are neutral (grey for incidents, purple-grey for places).
 """
 
 
@@ -42,6 +46,15 @@ from geodemand._announce import announce
 from geodemand._atomic import write_text_atomic
 from geodemand.errors import GeodemandError, InternalConsistencyError, InvalidParameterError
 from geodemand.grid import Grid
+from geodemand.outputs.maps.cards import (
+    crime_type_label,
+    format_amount,
+    format_dates,
+    incident_card,
+    risk_card,
+    target_card,
+    target_tip,
+)
 from geodemand.outputs.maps.layers import (
     DensityLayer,
     MapLayers,
@@ -56,6 +69,8 @@ from geodemand.outputs.maps.style import (
     COORD_DECIMALS,
     DENSITY_CMAP,
     DENSITY_OPACITY,
+    EMERGING_COLOURS,
+    INCIDENT_COLOUR,
     LPU_COLOUR,
     MAX_OVERLAY_PIXELS,
     MAX_ZOOM,
@@ -63,10 +78,15 @@ from geodemand.outputs.maps.style import (
     OVERLAY_UPSAMPLE,
     PATROL_COLOUR,
     REPEAT_COLOUR,
+    RISK_CLASSES,
+    RISK_CMAP,
+    RISK_OPACITY,
     WEB_MERCATOR,
     WGS84,
     colour_density,
+    emerging_label,
     format_value,
+    hotspot_title,
     legend_ticks,
     present_bins,
 )
@@ -162,102 +182,85 @@ def density_overlay(layer: DensityLayer, *, max_pixels: int = MAX_OVERLAY_PIXELS
 
 
 # ---------------------------------------------------------------------------- popups
-# A popup is a *card*: plain data (``{"title": str, "rows": [...]}``, each row either
-# ``{"k": label, "v": value}`` or a section heading ``{"h": text}``) that the page's script turns
-# into DOM nodes with ``textContent``. No input text is ever parsed as HTML or as a template.
-def _score_label(column: str) -> str:
-    return column[len("score_") :].replace("_", " ") or column
+# A popup is a *card* (:mod:`.cards`): plain data that the page's script turns into DOM nodes
+# with ``textContent``. No input text is ever parsed as HTML or as a template.
+def patrol_card(row: pd.Series, harm_units: str = "CCHI days") -> dict[str, Any]:
+    """The compact popup card of one patrol area (see :func:`.cards.target_card`)."""
+    return target_card(row, kind="patrol", harm_units=harm_units)
 
 
-def _row(label: str, value: Any) -> dict[str, str]:
-    return {"k": str(label), "v": format_value(value)}
-
-
-def _heading(title: str) -> dict[str, str]:
-    return {"h": str(title)}
-
-
-_PATROL_FIRST = ("area_id", "lpu", "neighbourhoods", "score")
-_PATROL_DOSAGE = (
-    ("visits_per_day", "Visits per day"),
-    ("minutes_per_visit", "Minutes per visit"),
-    ("review_date", "Review date"),
-)
-_PATROL_LABELS = {"area_id": "Area", "lpu": "LPU", "neighbourhoods": "Neighbourhoods"}
-
-
-def patrol_card(row: pd.Series) -> dict[str, Any]:
-    """The popup card of one patrol area: rank, score breakdown, dosage, the rest (plain text)."""
-    cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
-    rows: list[dict[str, str]] = []
-    for c in _PATROL_FIRST:
-        if c in cols:
-            rows.append(_row(_PATROL_LABELS.get(c, c.replace("_", " ")), row[c]))
-    score_cols = [c for c in cols if c.startswith("score_")]
-    if score_cols:
-        rows.append(_heading("Score breakdown"))
-        rows.extend(_row(_score_label(c), row[c]) for c in score_cols)
-    dosage = [(c, label) for c, label in _PATROL_DOSAGE if c in cols]
-    if dosage:
-        rows.append(_heading("Dosage"))
-        rows.extend(_row(label, row[c]) for c, label in dosage)
-    shown = set(_PATROL_FIRST) | set(score_cols) | {c for c, _ in _PATROL_DOSAGE} | {"rank"}
-    rest = [c for c in cols if c not in shown]
-    if rest:
-        rows.append(_heading("Other"))
-        rows.extend(_row(c.replace("_", " "), row[c]) for c in rest)
-    return {"title": f"Patrol area {int(row['rank'])}", "rows": rows}
-
-
-def repeat_card(row: pd.Series, index: int) -> dict[str, Any]:
-    """The popup card of one repeat place: label, count, harm, the rest (plain text)."""
-    cols = [c for c in row.index if c != "geometry" and not _is_geometry(row[c])]
-    label = row["label"] if "label" in cols else f"Repeat place {index + 1}"
-    order = ["count", "harm"] + [c for c in cols if c not in ("label", "count", "harm")]
-    rows = [_row(c.replace("_", " "), row[c]) for c in order if c in cols]
-    return {"title": format_value(label), "rows": rows}
-
-
-def card_text(card: Mapping[str, Any]) -> str:
-    """The text a card shows, as the browser's ``textContent`` would give it."""
-    parts = [str(card["title"])]
-    for r in card["rows"]:
-        parts.append(r["h"] if "h" in r else f"{r['k']}{r['v']}")
-    return "".join(parts)
+def repeat_card(row: pd.Series, index: int, harm_units: str = "CCHI days") -> dict[str, Any]:
+    """The compact popup card of one repeat place (see :func:`.cards.target_card`)."""
+    return target_card(
+        row, kind="place", harm_units=harm_units, fallback_title=f"Repeat place {index + 1}"
+    )
 
 
 def repeat_tooltip_text(row: pd.Series, index: int) -> str:
-    """Plain tooltip text of one repeat place."""
-    label = row["label"] if "label" in row.index else f"Repeat place {index + 1}"
-    text = format_value(label)
-    if "count" in row.index:
-        text += f" ({format_value(row['count'])} incidents)"
-    return text
+    """Plain tooltip text of one repeat place: its label and incidents."""
+    return target_tip(row, kind="place", fallback=f"Repeat place {index + 1}")
 
 
 def _latlon(point) -> list[float]:
     return [round(float(point.y), COORD_DECIMALS), round(float(point.x), COORD_DECIMALS)]
 
 
-def _is_geometry(value: Any) -> bool:
-    return hasattr(value, "geom_type") and hasattr(value, "wkb")
-
-
 # ---------------------------------------------------------------------------- title, legend
 def title_data(layers: MapLayers) -> dict[str, Any]:
-    """The title box as plain data: title, period, window, source, synthetic flag."""
+    """The title box as plain data: the title, one line each for the period, the window and
+    the data description, and the synthetic flag (lines too long are cut with "…" on the
+    page and shown whole on hover)."""
     return {
         "synthetic": bool(layers.synthetic),
         "title": layers.title,
-        "sub": f"Period: {layers.period} · Window: {layers.window} · Data: {layers.data_source}",
+        "lines": [
+            f"Period: {layers.period}",
+            f"Window: {layers.window}",
+            f"Data: {layers.data_source}",
+        ],
     }
 
 
-def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
-    """The legend as plain data: density colour bar in real units, Gi* bins, symbols.
+def risk_classes(values: np.ndarray, n: int = RISK_CLASSES) -> tuple[np.ndarray, list[float]]:
+    """Quantile classes of risk rates: ``(class per value (-1 = no data), breaks)``.
+
+    The breaks are the 0, 1/n, …, 1 quantiles of the finite values, rounded to 2 significant
+    digits (outer breaks exact) and de-duplicated, so a class is never empty of range; a
+    value belongs to the class whose interval ``[b_i, b_i+1)`` holds it (the last is closed).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return np.full(v.shape, -1, dtype=np.int64), []
+    qs = np.quantile(finite, np.linspace(0.0, 1.0, n + 1))
+    inner = [float(f"{q:.2g}") for q in qs[1:-1]]
+    breaks = sorted({float(finite.min()), *inner, float(finite.max())})
+    breaks = [b for b in breaks if finite.min() <= b <= finite.max()]
+    if len(breaks) == 1:
+        breaks = [breaks[0], breaks[0]]
+    cls = np.searchsorted(np.asarray(breaks[1:-1]), v, side="right")
+    cls = np.where(np.isfinite(v), cls, -1).astype(np.int64)
+    return cls, breaks
+
+
+def _risk_colours(n_classes: int) -> list[str]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps[RISK_CMAP]
+    return [matplotlib.colors.to_hex(cmap(f)) for f in np.linspace(0.2, 0.95, n_classes)]
+
+
+_NO_DATA_COLOUR = "#cccccc"
+
+
+def legend_data(layers: MapLayers, hidden=("risk", "emerging")) -> list[dict[str, Any]]:
+    """The legend as plain data: only what the map shows.
 
     Items: ``{"title": text}``, ``{"bar": [css colour stops], "opacity": float, "ticks":
     [[left %, text], ...]}``, ``{"swatch": "box"|"outline"|"dot", "colour": hex, "text": text}``.
+    The Gi* section lists only the classes present and is headed "hot spots" when no cold spot
+    is significant; emerging patterns and risk classes likewise list only what is drawn (and
+    say when their layer starts hidden, per ``hidden``).
     """
     import matplotlib
 
@@ -272,19 +275,41 @@ def legend_data(layers: MapLayers) -> list[dict[str, Any]]:
         items.append({"title": f"Density ({d.units})"})
         items.append({"bar": stops, "opacity": DENSITY_OPACITY, "ticks": ticks})
     if layers.hotspot_cells is not None:
-        items.append({"title": "Gi* hot and cold spots"})
         present = present_bins(layers.hotspot_cells)
+        items.append({"title": hotspot_title(present)})
         items.extend(
             {"swatch": "box", "colour": BIN_COLOURS[b], "text": BIN_LABELS[b]} for b in present
         )
         if not present:
             items.append({"text": "No significant cells"})
+    if layers.emerging is not None and len(layers.emerging):
+        off = " (layer off by default)" if "emerging" in hidden else ""
+        items.append({"title": f"Emerging hot spots{off}"})
+        codes = sorted({int(c) for c in layers.emerging["pattern_code"]}, reverse=True)
+        items.extend(
+            {"swatch": "box", "colour": EMERGING_COLOURS[c], "text": emerging_label(c)}
+            for c in codes
+        )
+    if layers.risk is not None:
+        cls, breaks = risk_classes(layers.risk["value"].to_numpy())
+        colours = _risk_colours(max(len(breaks) - 1, 1))
+        off = "; layer off by default" if "risk" in hidden else ""
+        items.append({"title": f"Risk ({layers.risk_units}{off})"})
+        for c in sorted(set(cls.tolist()) - {-1}):
+            items.append({"swatch": "box", "colour": colours[c],
+                          "text": f"{format_amount(breaks[c])} – {format_amount(breaks[c + 1])}"})
+        if (cls == -1).any():
+            items.append({"swatch": "box", "colour": _NO_DATA_COLOUR, "text": "No data"})
     if layers.patrol_areas is not None:
         items.append(
             {"swatch": "outline", "colour": PATROL_COLOUR, "text": "Patrol area (number = rank)"}
         )
     if layers.repeat_places is not None:
         items.append({"swatch": "dot", "colour": REPEAT_COLOUR, "text": "Repeat place"})
+    if layers.incidents is not None:
+        items.append(
+            {"swatch": "dot", "colour": INCIDENT_COLOUR, "text": "Incident this period"}
+        )
     return items
 
 
@@ -300,16 +325,34 @@ def legend_text(layers: MapLayers) -> str:
 
 
 # ---------------------------------------------------------------------------- the payload
-def map_payload(layers: MapLayers) -> dict[str, Any]:
+#: Keys of every map layer, in drawing order.
+LAYER_KEYS = (
+    "risk", "neighbourhoods", "lpus", "density", "emerging", "hotspots", "patrol_areas",
+    "repeat_places", "incidents",
+)
+#: Layers that start hidden (they stay in the layer control).
+DEFAULT_HIDDEN = ("risk", "emerging")
+
+
+def map_payload(layers: MapLayers, *, hidden=DEFAULT_HIDDEN) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-able data (the page's script renders it).
 
     ``{"title": title_data, "legend": legend_data, "layers": [layer specs in drawing
-    order]}``. A layer spec has ``key`` (``lpus``, ``neighbourhoods``, ``density``,
-    ``hotspots``, ``patrol_areas``, ``repeat_places``), ``name`` (layer-control label),
-    ``kind`` and its data: GeoJSON in WGS84 with per-feature ``tip`` (tooltip text) and
-    ``card`` (popup card) properties, or the density image URL and corners.
+    order]}``. A layer spec has ``key`` (``risk``, ``neighbourhoods``, ``lpus``, ``density``,
+    ``emerging``, ``hotspots``, ``patrol_areas``, ``repeat_places``, ``incidents``), ``name``
+    (layer-control label), ``kind``, ``show`` (initially visible: every layer not in
+    ``hidden``) and its data: GeoJSON in WGS84 with per-feature ``tip`` (tooltip text) and
+    ``card`` (popup card) properties, the density image URL and corners, or compact point
+    lists.
     """
+    unknown = sorted(set(hidden) - set(LAYER_KEYS))
+    if isinstance(hidden, str) or unknown:
+        raise InvalidParameterError(
+            f"hidden_layers must be layer keys out of {list(LAYER_KEYS)}; got {hidden!r}"
+        )
     specs: list[dict[str, Any]] = []
+    if layers.risk is not None:
+        specs.append(_risk_spec(layers.risk, layers.risk_units))
     if layers.neighbourhoods is not None:
         specs.append(
             _boundary_spec(
@@ -328,18 +371,25 @@ def map_payload(layers: MapLayers) -> dict[str, Any]:
                 "key": "density",
                 "name": f"Density ({layers.density.units})",
                 "kind": "image",
+                "show": True,
                 "url": overlay.data_url(),
                 "bounds": [list(overlay.bounds[0]), list(overlay.bounds[1])],
                 "opacity": DENSITY_OPACITY,
             }
         )
+    if layers.emerging is not None:
+        specs.append(_emerging_spec(layers.emerging))
     if layers.hotspot_cells is not None:
         specs.append(_hotspot_spec(layers.hotspot_cells))
     if layers.patrol_areas is not None:
-        specs.append(_patrol_spec(layers.patrol_areas))
+        specs.append(_patrol_spec(layers.patrol_areas, layers.harm_units))
     if layers.repeat_places is not None:
-        specs.append(_repeat_spec(layers.repeat_places))
-    return {"title": title_data(layers), "legend": legend_data(layers), "layers": specs}
+        specs.append(_repeat_spec(layers.repeat_places, layers.harm_units))
+    if layers.incidents is not None:
+        specs.append(_incident_spec(layers.incidents))
+    for spec in specs:
+        spec["show"] = spec["key"] not in hidden
+    return {"title": title_data(layers), "legend": legend_data(layers, hidden), "layers": specs}
 
 
 def _boundary_spec(gdf, key: str, column: str, name: str, colour: str, weight: float) -> dict:
@@ -348,8 +398,16 @@ def _boundary_spec(gdf, key: str, column: str, name: str, colour: str, weight: f
         "key": key,
         "name": name,
         "kind": "geojson",
+        "show": True,
         "data": data,
         "style": {"color": colour, "weight": weight, "fill": False},
+    }
+
+
+def _class_styles(colours: Mapping[int, str], fill_opacity: float) -> dict[str, dict]:
+    return {
+        str(b): {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": fill_opacity}
+        for b, c in colours.items()
     }
 
 
@@ -362,27 +420,72 @@ def _hotspot_spec(cells) -> dict:
     data = to_geojson(patches, {"bin": [int(b) for b in patches["bin"]], "tip": tips})
     return {
         "key": "hotspots",
-        "name": "Gi* hot and cold spots",
+        "name": hotspot_title(present_bins(cells)),
         "kind": "geojson",
+        "show": True,
         "data": data,
         "style_by": "bin",
-        "styles": {
-            str(b): {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": 0.35}
-            for b, c in BIN_COLOURS.items()
-        },
+        "styles": _class_styles(BIN_COLOURS, 0.35),
     }
 
 
-def _patrol_spec(areas) -> dict:
+def _emerging_spec(cells) -> dict:
+    patches = dissolve_bins(cells, "pattern_code") if len(cells) else cells.assign(n_cells=0)
+    codes = [int(c) for c in patches["pattern_code"]]
+    tips = [
+        f"{emerging_label(c)} ({n} cell{'s' if n != 1 else ''})"
+        for c, n in zip(codes, patches["n_cells"], strict=True)
+    ]
+    data = to_geojson(patches, {"code": codes, "tip": tips})
+    return {
+        "key": "emerging",
+        "name": "Emerging hot spots",
+        "kind": "geojson",
+        "show": False,
+        "data": data,
+        "style_by": "code",
+        "styles": _class_styles({c: EMERGING_COLOURS[c] for c in EMERGING_COLOURS if c}, 0.5),
+    }
+
+
+def _risk_spec(risk, units: str) -> dict:
+    cls, breaks = risk_classes(risk["value"].to_numpy())
+    colours = _risk_colours(max(len(breaks) - 1, 1))
+    styles = {str(i): {"color": "#ffffff", "weight": 0.8, "fillColor": c,
+                       "fillOpacity": RISK_OPACITY} for i, c in enumerate(colours)}
+    styles["-1"] = {"color": "#ffffff", "weight": 0.8, "fillColor": _NO_DATA_COLOUR,
+                    "fillOpacity": RISK_OPACITY}
+    cards, tips = [], []
+    for i in range(len(risk)):
+        row = risk.iloc[i]
+        card = risk_card(row, units)
+        cards.append(card)
+        value = row["value"]
+        rate = "no data" if pd.isna(value) else f"{format_amount(value)} {units}"
+        tips.append(f"{card['title']}: {rate}")
+    data = to_geojson(risk, {"cls": [int(c) for c in cls], "tip": tips, "card": cards})
+    return {
+        "key": "risk",
+        "name": f"Risk ({units})",
+        "kind": "geojson",
+        "show": False,
+        "data": data,
+        "style_by": "cls",
+        "styles": styles,
+    }
+
+
+def _patrol_spec(areas, harm_units: str) -> dict:
     points = areas.geometry.representative_point().to_crs(WGS84)
-    cards = [patrol_card(areas.iloc[i]) for i in range(len(areas))]
+    cards = [patrol_card(areas.iloc[i], harm_units) for i in range(len(areas))]
+    tips = [target_tip(areas.iloc[i], kind="patrol") for i in range(len(areas))]
     ranks = [int(r) for r in areas["rank"]]
-    tips = [f"Patrol area {r}" for r in ranks]
     data = to_geojson(areas, {"rank": ranks, "card": cards, "tip": tips})
     return {
         "key": "patrol_areas",
         "name": "Patrol areas (numbered by rank)",
         "kind": "patrol",
+        "show": True,
         "data": data,
         "labels": [_latlon(p) for p in points],
         "style": {
@@ -391,7 +494,7 @@ def _patrol_spec(areas) -> dict:
     }
 
 
-def _repeat_spec(places) -> dict:
+def _repeat_spec(places, harm_units: str) -> dict:
     pts = places.geometry.to_crs(WGS84)
     markers = []
     for i in range(len(places)):
@@ -399,7 +502,7 @@ def _repeat_spec(places) -> dict:
         markers.append(
             {
                 "at": _latlon(pts.iloc[i]),
-                "card": repeat_card(row, i),
+                "card": repeat_card(row, i, harm_units),
                 "tip": repeat_tooltip_text(row, i),
             }
         )
@@ -407,12 +510,54 @@ def _repeat_spec(places) -> dict:
         "key": "repeat_places",
         "name": "Repeat places",
         "kind": "points",
+        "show": True,
+        "cluster": "gd-cluster-places",
         "markers": markers,
         "style": {
             "radius": 7, "color": "#ffffff", "weight": 1.5, "fill": True,
             "fillColor": REPEAT_COLOUR, "fillOpacity": 0.9,
         },
     }
+
+
+def _incident_spec(incidents) -> dict:
+    """Compact incidents: type names once, then ``[lat, lon, type index, when, place]``."""
+    import shapely
+
+    xy = np.round(shapely.get_coordinates(incidents.geometry.to_crs(WGS84).to_numpy()),
+                  COORD_DECIMALS)
+    codes, uniques = pd.factorize(incidents["crime_type"].astype(str), sort=True)
+    labels = np.array([crime_type_label(t) for t in uniques], dtype=object)
+    types = sorted(set(labels))
+    type_index = np.array([types.index(t) for t in labels], dtype=np.int64)[codes]
+    when = format_dates(incidents["occurred"], incidents["date_precision"])
+    place_codes, places = pd.factorize(incidents["label"], use_na_sentinel=True)
+    place_text = np.array(
+        ["" if pd.isna(v) else format_value(v) for v in places] + [""], dtype=object
+    )[place_codes]  # the sentinel -1 picks the trailing ""
+    rows = [
+        [float(lat), float(lon), int(t), str(w), str(pl)]
+        for lon, lat, t, w, pl in zip(xy[:, 0], xy[:, 1], type_index, when, place_text,
+                                      strict=True)
+    ]
+    return {
+        "key": "incidents",
+        "name": f"Incidents this period ({len(rows):,})",
+        "kind": "incidents",
+        "show": True,
+        "cluster": "gd-cluster-incidents",
+        "types": types,
+        "points": rows,
+        "style": {
+            "radius": 5, "color": "#ffffff", "weight": 1, "fill": True,
+            "fillColor": INCIDENT_COLOUR, "fillOpacity": 0.9,
+        },
+    }
+
+
+def incident_cards(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The cards the page builds from an incidents layer spec (one per point)."""
+    return [incident_card(spec["types"][p[2]], p[3], p[4]) for p in spec["points"]]
 
 
 def encode_payload(payload: Mapping[str, Any]) -> str:
@@ -428,42 +573,11 @@ def encode_payload(payload: Mapping[str, Any]) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-_CSS = """
-<style>
-.gd-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
-  background:rgba(255,255,255,0.92);padding:6px 12px;border-radius:4px;max-width:70%;
-  box-shadow:0 1px 5px rgba(0,0,0,0.4);font:13px/1.35 Arial,Helvetica,sans-serif;
-  text-align:center;}
-.gd-title-main{font-weight:bold;font-size:15px;}
-.gd-synthetic{background:#c00;color:#fff;font-weight:bold;letter-spacing:1px;
-  padding:3px 8px;margin:-2px -6px 4px -6px;border-radius:3px;font-size:15px;}
-.gd-legend{background:rgba(255,255,255,0.92);padding:6px 10px;border-radius:4px;
-  box-shadow:0 1px 5px rgba(0,0,0,0.4);font:12px/1.4 Arial,Helvetica,sans-serif;
-  min-width:220px;}
-.gd-legend-title{font-weight:bold;margin-top:4px;}
-.gd-bar{height:12px;border:1px solid #999;margin-top:2px;}
-.gd-ticks{position:relative;height:16px;margin:0 8px 2px 0;}
-.gd-tick{position:absolute;transform:translateX(-50%);font-size:11px;white-space:nowrap;}
-.gd-legend-row{margin-top:2px;}
-.gd-swatch{display:inline-block;width:14px;height:14px;margin-right:6px;
-  vertical-align:middle;box-sizing:border-box;}
-.gd-rank-icon div{width:24px;height:24px;border-radius:50%;background:#fff;
-  border:2px solid #08306b;color:#08306b;font:bold 12px/20px Arial,Helvetica,sans-serif;
-  text-align:center;box-sizing:border-box;}
-.gd-popup h4{margin:0 0 4px 0;font-size:14px;}
-.gd-popup table{border-collapse:collapse;font-size:12px;}
-.gd-popup th{text-align:left;padding:1px 8px 1px 0;font-weight:normal;color:#444;}
-.gd-popup td{padding:1px 0;font-weight:bold;}
-.gd-popup th.gd-section{font-weight:bold;color:#000;padding-top:5px;}
-.gd-fullscreen{width:30px;height:30px;line-height:30px;text-align:center;font-size:18px;
-  background:#fff;cursor:pointer;display:block;text-decoration:none;color:#000;}
-</style>
-"""
-
-#: The page's renderer (``resources/map_renderer.js``): constant code. It reads the base64
-#: payload and builds every layer, popup, tooltip, the title box and the legend with DOM
-#: calls and ``textContent`` only.
+#: The page's renderer and its stylesheet (``resources/map_renderer.js`` and ``.css``):
+#: constant code. The script reads the base64 payload and builds every layer, popup,
+#: tooltip, the title box and the legend with DOM calls and ``textContent`` only.
 _RENDERER_JS = "map_renderer.js"
+_RENDERER_CSS = "map_renderer.css"
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _JS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -479,7 +593,9 @@ def _renderer_element(m, control, payload: Mapping[str, Any]):
     names = (m.get_name(), control.get_name())
     if not _BASE64.match(encoded) or not all(_JS_NAME.match(n) for n in names):
         raise InternalConsistencyError("map payload or element names are not inert text")
-    code = resources.files("geodemand").joinpath("resources", _RENDERER_JS).read_text("utf-8")
+    folder = resources.files("geodemand").joinpath("resources")
+    code = folder.joinpath(_RENDERER_JS).read_text("utf-8")
+    css = "<style>\n" + folder.joinpath(_RENDERER_CSS).read_text("utf-8") + "</style>\n"
     script = (
         code.replace("__MAP__", names[0])
         .replace("__CONTROL__", names[1])
@@ -517,7 +633,7 @@ def _renderer_element(m, control, payload: Mapping[str, Any]):
         def __init__(self) -> None:
             super().__init__()
             self._name = "GeodemandRenderer"
-            self.css = _CSS
+            self.css = css
             self.script = script
 
     return _Renderer()
@@ -540,30 +656,49 @@ def hotspot_map(
     hotspot_cells=None,
     patrol_areas=None,
     repeat_places=None,
+    incidents=None,
+    emerging=None,
+    risk=None,
+    risk_units: str | None = None,
+    force_area=None,
+    harm_units: str = "CCHI days",
+    hidden_layers: tuple[str, ...] = DEFAULT_HIDDEN,
     tiles: str | None = "OpenStreetMap",
     crs: str | None = None,
     view_bounds: tuple[float, float, float, float] | None = None,
 ):
     """An interactive hot-spot map (folium) of results handed to it.
 
-    Layers (each in the layer control; missing inputs are left out): LPU and neighbourhood
-    boundaries (name tooltips), the density surface as a coloured overlay with a legend in
-    its real units, significant Gi* cells coloured by confidence bin, patrol areas with their
-    rank number and a popup (score breakdown, dosage, review date, LPU, neighbourhoods), and
-    repeat places as clustered markers with popups. The map also has a scale bar, a
-    full-screen button and a title box with the period, window and data source (and a red
-    "SYNTHETIC DATA" banner when ``synthetic``). See the module docstring for the input
-    contract and the rule for untrusted text.
+    Layers (each in the layer control; missing inputs are left out): a risk-rate choropleth
+    (off by default), LPU and neighbourhood boundaries (name tooltips), the density surface as
+    a coloured overlay with a legend in its real units, emerging hot-spot patterns (off by
+    default), significant Gi* cells coloured by confidence bin, patrol areas with their rank
+    number and a compact card (label, rank, status, expected harm, top crime types with
+    shares, dosage, hot hours, review date), repeat places and this period's incidents as
+    clustered markers with cards. The map also has a scale bar, a full-screen button and a
+    title box with the period, window and a one-line data description (and a red "SYNTHETIC
+    DATA" banner when ``synthetic``). See :mod:`geodemand.outputs.maps.layers` for the input
+    contract (columns the cards read) and the module docstring for the rule for untrusted
+    text.
 
     Parameters
     ----------
     title, period, window, data_source : str
         Title box texts, e.g. ``"Birmingham East"``, ``"week 2025-W47"``,
-        ``"2023-11-20 to 2025-11-23 (2 years)"``, ``"police.uk street-level crime"``.
+        ``"2023-11-20 to 2025-11-23 (2 years)"``, ``"police.uk street data, 24 files,
+        2019-12 to 2021-11"`` (one line; the file list belongs in the manifest).
     synthetic : bool
         Whether the incidents are synthetic (shows the banner).
-    lpus, neighbourhoods, density, hotspot_cells, patrol_areas, repeat_places
-        The layers (module docstring).
+    lpus, neighbourhoods, density, hotspot_cells, patrol_areas, repeat_places : optional
+        The layers; also ``incidents``, ``emerging``, ``risk`` and ``force_area`` (contract
+        in :mod:`geodemand.outputs.maps.layers`).
+    risk_units : str, optional
+        Units of the ``risk`` rates, e.g. ``"incidents per 1,000 residents"``.
+    harm_units : str
+        Units of harm on the cards (default ``"CCHI days"``).
+    hidden_layers : tuple of str
+        Layer keys that start hidden (still in the layer control): default ``("risk",
+        "emerging")``; e.g. add ``"incidents"`` on a force-wide map of a busy week.
     density_grid, density_units : optional
         With a plain density array: its :class:`Grid` and units (e.g. "incidents per km²").
     density_vmax : float, optional
@@ -598,13 +733,24 @@ def hotspot_map(
         hotspot_cells=hotspot_cells,
         patrol_areas=patrol_areas,
         repeat_places=repeat_places,
+        incidents=incidents,
+        emerging=emerging,
+        risk=risk,
+        risk_units=risk_units,
+        force_area=force_area,
+        harm_units=harm_units,
         crs=crs,
         view_bounds=view_bounds,
     )
-    return render_folium(layers, tiles=tiles)
+    return render_folium(layers, tiles=tiles, hidden_layers=hidden_layers)
 
 
-def render_folium(layers: MapLayers, *, tiles: str | None = "OpenStreetMap"):
+def render_folium(
+    layers: MapLayers,
+    *,
+    tiles: str | None = "OpenStreetMap",
+    hidden_layers: tuple[str, ...] = DEFAULT_HIDDEN,
+):
     """Render validated :class:`MapLayers` as a :class:`folium.Map`.
 
     folium draws only the frame (map, tiles, scale bar, layer control, a pane for the density
@@ -632,7 +778,7 @@ def render_folium(layers: MapLayers, *, tiles: str | None = "OpenStreetMap"):
     folium.map.CustomPane("geodemand-density", z_index=350, pointer_events=False).add_to(m)
     control = folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
-    payload = map_payload(layers)
+    payload = map_payload(layers, hidden=tuple(hidden_layers))
     m.add_child(_renderer_element(m, control, payload))
     m.geodemand_params = dict(layers.params)
     m.geodemand_payload = payload
