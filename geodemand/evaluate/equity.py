@@ -55,7 +55,8 @@ from geodemand.errors import InputFormatError, InvalidParameterError
 
 __all__ = [
     "EquityAudit", "EquityUnavailableError", "equity_audit", "deprivation_layer", "read_imd",
-    "read_population", "read_small_areas", "bundled_small_areas", "MARGIN_PP", "MARGIN_RATIO",
+    "read_population", "read_small_areas", "bundled_small_areas", "small_area_layer",
+    "MARGIN_PP", "MARGIN_RATIO",
 ]
 
 MARGIN_PP = 10.0
@@ -195,6 +196,23 @@ def deprivation_layer(small_areas: gpd.GeoDataFrame, imd: pd.DataFrame | None = 
     return out
 
 
+def small_area_layer(path: str | Path | None = None) -> gpd.GeoDataFrame:
+    """The small areas the audit uses, ready for :func:`equity_audit`.
+
+    ``None``: the bundled English LSOAs (West Midlands and Leicestershire) with IMD 2019
+    deciles and mid-2015 population. A path: that polygon layer, used as it is when it has
+    ``decile`` and ``population`` (a user deprivation layer, e.g. outside England), else joined
+    to the IMD by its code (:func:`deprivation_layer`; raises :class:`EquityUnavailableError`
+    for codes the IMD does not cover).
+    """
+    if path is None:
+        return deprivation_layer(bundled_small_areas())
+    layer = read_small_areas(path)
+    if {"decile", "population"} <= set(layer.columns):
+        return layer
+    return deprivation_layer(layer)
+
+
 def _check_layer(sa: gpd.GeoDataFrame) -> None:
     need = [c for c in ("code", "decile", "population", "geometry") if c not in sa.columns]
     if need:
@@ -217,21 +235,21 @@ def _check_layer(sa: gpd.GeoDataFrame) -> None:
 
 # ---------------------------------------------------------------------------- overlays
 def _largest_overlap(geoms: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each geometry, the index of the target polygon it overlaps most (-1: none) and the
-    overlap's share of its area."""
+    """For each geometry, the index of the target polygon it overlaps most (-1: none); and for
+    each target, the area (m²) the geometries cover of it."""
     tree = shapely.STRtree(targets)
     i, j = tree.query(geoms, predicate="intersects")
     best = np.full(len(geoms), -1, dtype=np.int64)
-    share = np.zeros(len(geoms))
+    covered = np.zeros(len(targets))
     if i.size:
         area = shapely.area(shapely.intersection(geoms[i], targets[j]))
+        covered = np.bincount(j, weights=area, minlength=len(targets))
         order = np.lexsort((j, -area, i))  # per geometry: largest overlap, then lowest index
         i, j, area = i[order], j[order], area[order]
         first = np.r_[True, i[1:] != i[:-1]]
         keep = first & (area > 0)
         best[i[keep]] = j[keep]
-        share[i[keep]] = area[keep] / np.maximum(shapely.area(geoms[i[keep]]), 1e-12)
-    return best, share
+    return best, covered
 
 
 def _apportion(areas: np.ndarray, minutes: np.ndarray, sa: np.ndarray):
@@ -296,6 +314,7 @@ def equity_audit(
     neighbourhoods: gpd.GeoDataFrame | None = None,
     margin_pp: float = MARGIN_PP,
     margin_ratio: float = MARGIN_RATIO,
+    min_coverage: float = 0.9,
 ) -> EquityAudit:
     """Shares of patrol dosage, harm and residents by deprivation decile and neighbourhood.
 
@@ -316,6 +335,9 @@ def equity_audit(
         ``neighbourhood`` polygons: adds the per-neighbourhood breakdown.
     margin_pp, margin_ratio : float
         The flag's margins (module documentation).
+    min_coverage : float
+        The small areas must cover at least this share of every LPU's area, else
+        :class:`EquityUnavailableError` (e.g. a force outside the bundled LSOAs).
 
     Returns
     -------
@@ -342,7 +364,14 @@ def equity_audit(
     sa_geom = shapely.make_valid(np.asarray(sa.geometry.values, dtype=object))
     lpu_geom = shapely.make_valid(np.asarray(lpus.geometry.values, dtype=object))
     lpu_names = lpus["lpu"].astype(str).to_numpy()
-    best, _ = _largest_overlap(sa_geom, lpu_geom)
+    best, covered = _largest_overlap(sa_geom, lpu_geom)
+    share = covered / np.maximum(shapely.area(lpu_geom), 1e-12)
+    if (share < min_coverage).any():
+        k = int(np.argmin(share))
+        raise EquityUnavailableError(
+            f"equity audit cannot run: the small areas cover {100 * share[k]:.0f} % of LPU "
+            f"{lpu_names[k]!r} (at least {100 * min_coverage:.0f} % needed); give a small-area "
+            "deprivation layer for this force (code, decile, population)")
     inside = best >= 0
     sa, sa_geom, best = sa[inside].reset_index(drop=True), sa_geom[inside], best[inside]
     if not len(sa):

@@ -694,7 +694,8 @@ class Register:
 
     def due_reviews(self, as_of: Any = None, lpu: str | None = None) -> pd.DataFrame:
         """Plans whose review date has passed by ``as_of`` (default: the end of the latest
-        recorded period) and that have no review yet."""
+        recorded period) and that have no review row yet (a review row whose ``outcome`` is
+        ``not reviewed`` counts: its sentence says why it could not be reviewed)."""
         if as_of is None:
             as_of = self.latest_period_end()
             if as_of is None:
@@ -707,6 +708,16 @@ class Register:
                "r.item_id = p.item_id AND r.plan_start = p.plan_start) "
                "ORDER BY p.lpu, p.review_date, p.kind, p.item_id")
         return self._query(sql, (*args, d))
+
+    def with_geometry(self, plans: pd.DataFrame) -> gpd.GeoDataFrame:
+        """``plans`` (e.g. :meth:`due_reviews`) with each item's last recorded geometry, in the
+        register's CRS, ready for :func:`geodemand.evaluate.reviews.review_plans`."""
+        geoms = np.empty(len(plans), dtype=object)
+        with self._read() as conn:
+            for j, key in enumerate(zip(plans["kind"], plans["lpu"], plans["item_id"],
+                                        strict=True)):
+                geoms[j] = self._last_geometry(conn, key, "9999-12-31")
+        return gpd.GeoDataFrame(plans.copy(), geometry=geoms, crs=self.crs)
 
     def reviews(self, lpu: str | None = None) -> pd.DataFrame:
         """Recorded reviews, latest plan first."""
