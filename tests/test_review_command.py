@@ -60,6 +60,16 @@ def test_review_lists_open_due_and_results_and_writes_csv(tmp_path):
     assert "Open plans" not in result.output
 
 
+def test_stored_text_cannot_drive_the_terminal(tmp_path):
+    path = tmp_path / "register.gpkg"
+    with Register.open(path) as reg:
+        reg.record_run(_run(0), _targets(["A"], "North", "2024-03-01").assign(
+            label="Swan St\x1b[2J\x07"))
+    result = CliRunner().invoke(main, ["-q", "review", "--register", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Swan St?[2J?" in result.output and "\x1b" not in result.output
+
+
 def test_review_without_a_register_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["review", "--register", str(tmp_path / "none.gpkg")])
     assert result.exit_code == 2

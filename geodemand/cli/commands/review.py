@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import pandas as pd
 
@@ -15,13 +17,20 @@ RESULT_COLUMNS = ["lpu", "kind", "item_id", "label", "plan_start", "review_date"
                   "control_harm_change_pct", "wdq", "p_value", "sentence"]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _show(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A plain-text table; control characters of stored text (labels come from incident
+    files) are replaced so they cannot drive the terminal."""
     if frame.empty:
         return "  (none)"
     view = frame[columns].copy()
     for c in view.columns:
         if pd.api.types.is_datetime64_any_dtype(view[c]):
             view[c] = view[c].dt.strftime("%Y-%m-%d").fillna("")
+        elif not pd.api.types.is_numeric_dtype(view[c]):
+            view[c] = view[c].map(lambda v: _CONTROL.sub("?", v) if isinstance(v, str) else v)
     return view.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
 
 
