@@ -333,3 +333,23 @@ def test_treated_areas_from_a_patrol_geojson_path(tmp_path):
     assert from_path.counts.loc[0, "area_km2"] == pytest.approx(0.32, rel=1e-6)
     diff = (from_path.counts[["before", "after"]] - from_frame.counts[["before", "after"]]).abs()
     assert int(diff.to_numpy().max()) <= 1  # round trip through lon/lat moves edges < 1 mm
+
+
+# ---------------------------------------------------------------------------- helpers
+def test_points_in_counts_the_boundary_and_wdq_meaning_words():
+    from geodemand.evaluate.intervention import points_in, wdq_meaning
+
+    square = shapely.box(0, 0, 10, 10)
+    x = np.array([5.0, 10.0, 10.5, -0.0, 0.0])
+    y = np.array([5.0, 5.0, 5.0, 10.0, 10.000001])
+    assert points_in(x, y, square, CRS).tolist() == [True, True, False, True, False]
+    assert points_in(x, y, shapely.Polygon(), CRS).tolist() == [False] * 5
+    # diffusion: area -30 % and buffer -10 % against a flat control
+    assert wdq_meaning(displacement_measures(100, 70, 100, 90, 200, 200)) == (
+        "diffusion of benefit")
+    assert "smaller than the benefit" in wdq_meaning(displacement_measures(100, 70, 100, 110,
+                                                                           200, 200))
+    assert "larger than the benefit" in wdq_meaning(displacement_measures(100, 90, 100, 150,
+                                                                          200, 200))
+    assert "not meaningful" in wdq_meaning(displacement_measures(100, 110, 100, 90, 200, 200))
+    assert "undefined" in wdq_meaning(displacement_measures(100, 110, 100, 90, 0, 200))

@@ -1,10 +1,10 @@
-"""Did it work? Before/after evaluation of an intervention, and year-to-date against milestones.
+"""Did it work? Before/after evaluation of an intervention: displacement (WDQ) and its test.
 
 :func:`intervention_effect` counts crime before and after a start date in the **treated**
 areas (e.g. the patrol areas), in **comparable control** areas and in a surrounding
 **buffer** ring, and reports the weighted displacement quotient with a test suited to
-counts. :func:`ytd_vs_milestones` gives the crime-board table: year-to-date against the same
-period last year per LPU and crime group, against the reduction milestones given.
+counts. (The year-to-date table :func:`ytd_vs_milestones` moved to
+:mod:`geodemand.evaluate.performance` and is still importable from here.)
 
 Zones
 -----
@@ -80,6 +80,8 @@ __all__ = [
     "conditional_test",
     "ytd_vs_milestones",
     "ytd_markdown",
+    "points_in",
+    "wdq_meaning",
 ]
 
 ZONES = ("treated", "buffer", "control")
@@ -251,7 +253,9 @@ def _union(layer: Any, crs: str, what: str):
     return geom, geoms
 
 
-def _inside(x: np.ndarray, y: np.ndarray, geom, crs: str) -> np.ndarray:
+def points_in(x: np.ndarray, y: np.ndarray, geom, crs: str) -> np.ndarray:
+    """Which points (metres, ``crs``) lie in ``geom`` (its boundary included), by the exact
+    join of :func:`geodemand.ingest.areas.label_points`."""
     from geodemand.ingest.areas import label_points
 
     if geom is None or geom.is_empty:
@@ -377,6 +381,24 @@ class InterventionResult:
         return "\n".join(lines)
 
 
+def wdq_meaning(m: dict) -> str:
+    """A few words on the WDQ of :func:`displacement_measures` (Bowers & Johnson 2003)."""
+    sm, wdq = m["success_measure"], m["wdq"]
+    if not np.isfinite(sm):
+        return "WDQ undefined (no crime in the control in a window)"
+    if sm >= 0:
+        return "no fall relative to the control, so the WDQ is not meaningful"
+    if not np.isfinite(wdq):
+        return "WDQ undefined"
+    if wdq > 0:
+        return "diffusion of benefit"
+    if wdq < -1:
+        return "displacement larger than the benefit"
+    if wdq < 0:
+        return "some displacement, smaller than the benefit"
+    return "the buffer changed like the control"
+
+
 def _interpret(m: dict, test: dict, alpha: float = 0.05) -> str:
     sm, wdq = m["success_measure"], m["wdq"]
     sig = test["p_value"] < alpha if np.isfinite(test["p_value"]) else False
@@ -470,7 +492,7 @@ def intervention_effect(
     treated, parts = _union(treated_areas, crs, "treated areas")
     ring = treated.buffer(buffer_m).difference(treated)
     study = None if study_area is None else _union(study_area, crs, "study area")[0]
-    in_r = _inside(x, y, treated, crs)
+    in_r = points_in(x, y, treated, crs)
     controls_table = None
     if control_areas is None:
         treated_density = float((in_r & is_before).sum() / (treated.area / 1e6))
@@ -488,8 +510,8 @@ def intervention_effect(
         if control.is_empty or control.area <= 0:
             raise InvalidParameterError("the control areas lie wholly in the treated areas or "
                                         "their buffer")
-    in_d = _inside(x, y, ring, crs) & ~in_r
-    in_c = _inside(x, y, control, crs) & ~in_r & ~in_d
+    in_d = points_in(x, y, ring, crs) & ~in_r
+    in_c = points_in(x, y, control, crs) & ~in_r & ~in_d
 
     def n(mask: np.ndarray, when: np.ndarray) -> int:
         return int((mask & when).sum())
@@ -527,147 +549,5 @@ def intervention_effect(
 
 
 # ---------------------------------------------------------------------------- YTD
-def _groups() -> dict[str, str]:
-    from geodemand.ingest.vocabulary import crime_types
-
-    table = crime_types()
-    return dict(zip(table["crime_type"], table["group"], strict=True))
-
-
-def ytd_vs_milestones(
-    incidents: Any,
-    milestones: dict[str, float] | None = None,
-    *,
-    as_of: Any = None,
-    year_start: str = "01-01",
-    by: str = "lpu",
-    include_total: bool = True,
-) -> pd.DataFrame:
-    """Year-to-date crime per area and crime group against last year and reduction milestones.
-
-    Parameters
-    ----------
-    incidents : IncidentTable or DataFrame
-        Canonical incidents with ``crime_type`` and the ``by`` column (e.g. ``lpu`` after
-        :func:`geodemand.assign_areas`; incidents labelled ``"outside"`` are left out).
-    milestones : dict, optional
-        ``{crime group: target change as a fraction}``, e.g. ``{"burglary": -0.02,
-        "robbery": -0.05, "violence": -0.05}``. Groups are those of
-        ``geodemand.ingest.vocabulary.crime_types()["group"]`` (police.uk data cannot tell
-        public-place violence apart, so it is the ``violence`` group). Default: every group, no
-        milestone.
-    as_of : date-like, optional
-        Last day included (default: the latest incident's day, or the end of its month for
-        month-dated data).
-    year_start : str
-        ``"MM-DD"`` start of the reporting year (``"01-01"`` calendar year; many UK forces
-        report financial years, ``"04-01"``).
-    by : str
-        The area column (default ``lpu``).
-    include_total : bool
-        Add the whole-force rows (``by`` = ``"Force"``).
-
-    Returns
-    -------
-    DataFrame
-        ``<by>, group, ytd_this_year, ytd_last_year, change, change_pct, milestone_pct,
-        status`` (``met`` when ``change_pct <= milestone_pct``, ``not met``, ``no milestone``
-        or ``n/a (none last year)``); ``attrs["params"]`` holds the periods.
-    """
-    frame = incidents.frame if hasattr(incidents, "frame") else incidents
-    if by not in frame.columns:
-        raise InvalidParameterError(f"incidents have no {by!r} column (run assign_areas first)")
-    group_of = _groups()
-    unknown = sorted(set(frame["crime_type"]) - set(group_of))
-    if unknown:
-        raise InvalidParameterError(f"crime types without a group: {unknown}")
-    known_groups = sorted(set(group_of.values()))
-    milestones = dict(milestones or {})
-    bad = sorted(set(milestones) - set(known_groups))
-    if bad:
-        raise InvalidParameterError(f"milestone groups {bad} are not crime groups; choose from "
-                                    f"{known_groups}")
-    for k, v in milestones.items():
-        if not (isinstance(v, int | float) and math.isfinite(v) and -1 <= v):
-            raise InvalidParameterError(f"milestone {k!r} must be a fraction such as -0.05, "
-                                        f"got {v!r}")
-    m = re.fullmatch(r"(\d\d)-(\d\d)", year_start)
-    if not m:
-        raise InvalidParameterError(f"year_start must be 'MM-DD', got {year_start!r}")
-    month_only = "date_precision" in frame.columns and bool(
-        (frame["date_precision"] == "month").any()
-    )
-    if as_of is None:
-        end = _data_end(frame["occurred"], month_only)
-    else:
-        end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
-    last_day = end - pd.Timedelta(days=1)
-    ys = pd.Timestamp(year=last_day.year, month=int(m.group(1)), day=int(m.group(2)))
-    if ys > last_day:
-        ys = ys - pd.DateOffset(years=1)
-    prev_start, prev_end = ys - pd.DateOffset(years=1), end - pd.DateOffset(years=1)
-    if month_only and (ys.day != 1 or end.day != 1):
-        raise InvalidParameterError("month-dated incidents need a year start and as_of on "
-                                    "month boundaries")
-    first = frame["occurred"].min()
-    if first >= prev_end:
-        raise InvalidParameterError(
-            f"last year's period ({prev_start:%Y-%m-%d} to {prev_end:%Y-%m-%d}) is before the "
-            f"data ({first:%Y-%m-%d} on)"
-        )
-    if first > prev_start:
-        announce(
-            f"the first incident is on {first:%Y-%m-%d}, after the start of last year's period "
-            f"({prev_start:%Y-%m-%d}): last year's counts may be incomplete"
-        )
-    sel = frame.loc[frame[by] != "outside"]
-    occ = sel["occurred"]
-    keys = pd.DataFrame({by: sel[by].astype(str), "group": sel["crime_type"].map(group_of)})
-    this = keys.loc[(occ >= ys) & (occ < end)].value_counts()
-    prev = keys.loc[(occ >= prev_start) & (occ < prev_end)].value_counts()
-    groups = sorted(milestones) if milestones else known_groups
-    areas = sorted(keys[by].unique())
-    rows = [
-        {by: area, "group": g, "ytd_this_year": int(this.get((area, g), 0)),
-         "ytd_last_year": int(prev.get((area, g), 0))}
-        for area in areas for g in groups
-    ]
-    out = pd.DataFrame(rows, columns=[by, "group", "ytd_this_year", "ytd_last_year"])
-    if include_total:
-        total = out.groupby("group", sort=False)[["ytd_this_year", "ytd_last_year"]].sum()
-        out = pd.concat([out, total.reset_index().assign(**{by: "Force"})[out.columns]],
-                        ignore_index=True)
-    out["change"] = out["ytd_this_year"] - out["ytd_last_year"]
-    last = out["ytd_last_year"].where(out["ytd_last_year"] > 0)
-    out["change_pct"] = 100 * out["change"] / last
-    out["milestone_pct"] = out["group"].map(lambda g: 100 * milestones[g] if g in milestones
-                                            else np.nan)
-    out["status"] = np.select(
-        [out["milestone_pct"].isna(), out["change_pct"].isna(),
-         out["change_pct"] <= out["milestone_pct"] + 1e-9],
-        ["no milestone", "n/a (none last year)", "met"], default="not met",
-    )
-    out.attrs["params"] = {
-        "this_year": [f"{ys:%Y-%m-%d}", f"{last_day:%Y-%m-%d}"],
-        "last_year": [f"{prev_start:%Y-%m-%d}", f"{prev_end - pd.Timedelta(days=1):%Y-%m-%d}"],
-        "milestones": milestones,
-        "by": by,
-    }
-    return out
-
-
-def ytd_markdown(table: pd.DataFrame) -> str:
-    """A :func:`ytd_vs_milestones` table as Markdown, in the crime-board layout."""
-    by = table.attrs.get("params", {}).get("by", table.columns[0])
-    p = table.attrs.get("params", {})
-    head = (f"Year to date {p['this_year'][0]} to {p['this_year'][1]} against "
-            f"{p['last_year'][0]} to {p['last_year'][1]}.\n\n") if "this_year" in p else ""
-    lines = [f"| {by} | group | YTD this year | YTD last year | change % | milestone % | status |",
-             "|---|---|---:|---:|---:|---:|---|"]
-    for r in table.itertuples(index=False):
-        d = r._asdict()
-        chg = "–" if pd.isna(d["change_pct"]) else f"{d['change_pct']:+.1f}"
-        ms = "–" if pd.isna(d["milestone_pct"]) else f"{d['milestone_pct']:+.1f}"
-        lines.append(f"| {d[by]} | {d['group']} | {d['ytd_this_year']:,} | "
-                     f"{d['ytd_last_year']:,} | {chg} | {ms} | {d['status']} |")
-    return head + "\n".join(lines) + "\n"
+# The year-to-date table lives in geodemand.evaluate.performance; kept importable from here.
+from geodemand.evaluate.performance import ytd_markdown, ytd_vs_milestones  # noqa: E402
