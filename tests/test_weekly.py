@@ -41,7 +41,7 @@ def test_default_run_writes_the_whole_bundle(demo_run):
     assert not [n for n in names if n.startswith(".")]  # no temporary files
     # published atomically: a link to a complete version, no staging folder left
     assert d.is_symlink() and d.resolve().parent.name == ".bundles"
-    assert {p.name for p in d.parent.iterdir()} == {d.name, ".bundles", ".lock"}
+    assert {p.name for p in d.parent.iterdir()} == {d.name, ".bundles", ".lock", "register.gpkg"}
     assert not list((d.parent / ".bundles").glob("*.partial"))
 
 
@@ -148,7 +148,8 @@ def test_template_syntax_in_file_names_and_fields_never_runs(tmp_path, data_dir)
     )
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "pwned-field").exists() and not (tmp_path / "pwned-name").exists()
-    [bundle] = [p for p in (tmp_path / "maps").iterdir() if not p.name.startswith(".")]
+    [bundle] = [p for p in (tmp_path / "maps").iterdir()
+                if p.is_dir() and not p.name.startswith(".")]
     for page in bundle.glob("*.html"):
         html = page.read_text(encoding="utf-8")
         assert "lipsum" not in html and "{{7*7}}" not in html

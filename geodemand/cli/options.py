@@ -154,6 +154,20 @@ def _registry() -> dict[str, Callable]:
             help="Column mapping for generic input, e.g. --map date=when --map lon=lng (fields: "
                  "id, date, time, crime_type, crime_type_value, x, y, lon, lat, crs, location, "
                  "date_format)."),
+        "register": lambda: click.option(
+            "--register", type=_path(dir_okay=False), default=None,
+            help="Control-plan register (GeoPackage) [default: <out>/register.gpkg]."),
+        "no_register": lambda: click.option(
+            "--no-register", is_flag=True, default=None,
+            help="A one-off analysis: do not read or record the register."),
+        "milestones": lambda: click.option(
+            "--milestones", type=_path(dir_okay=False), default=None,
+            help="Reduction milestones CSV (lpu, group, milestone_pct) for the year to date "
+                 "[default: against the same period last year]."),
+        "deprivation": lambda: click.option(
+            "--deprivation", type=_path(dir_okay=False), default=None,
+            help="Small areas with deprivation decile and population for the equity audit "
+                 "[default: the bundled English LSOAs with IMD 2019]."),
         "config": lambda: click.option(
             "--config", "config_path", type=_path(exists=True, dir_okay=False), default=None,
             help="TOML file with any of these options (keys as in WeeklyConfig)."),

@@ -74,6 +74,7 @@ class WeeklyConfig:
     register: str | None = None
     no_register: bool = False
     milestones: str | None = None
+    deprivation: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -171,7 +172,7 @@ class WeeklyConfig:
         paths = [("lpu_boundaries", self.lpu_boundaries),
                  ("neighbourhood_boundaries", self.neighbourhood_boundaries),
                  ("premises", self.premises), ("site_keywords", self.site_keywords),
-                 ("milestones", self.milestones)]
+                 ("milestones", self.milestones), ("deprivation", self.deprivation)]
         if self.harm_scheme not in SCHEMES:
             paths.append(("harm_scheme", self.harm_scheme))
         for name, value in paths:

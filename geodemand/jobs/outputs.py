@@ -47,6 +47,7 @@ class BundleContext:
     out: Path
     lpus: list[str]
     boundaries: tuple[str, str | None]
+    gov: object = None
 
     @property
     def stems(self) -> dict[str, str]:
@@ -97,6 +98,14 @@ def _write_tables(c: BundleContext) -> None:
         targets = targets[targets["lpu"].isin(c.lpus)]
     targets.to_csv(c.out / "targets.csv", index=False)
     write_rejects(c.table, c.out / "rejects.csv")
+    gov = c.gov
+    if gov is not None and gov.reviews is not None and len(gov.reviews):
+        gov.reviews.to_csv(c.out / "reviews.csv", index=False)
+    if gov is not None and gov.equity is not None:
+        table = gov.equity.table
+        if c.cfg.lpus:
+            table = table[table["lpu"].isin(c.lpus)]
+        table.to_csv(c.out / "equity.csv", index=False)
     mask = c.surfaces["mask"]
     write_density(c.surfaces["density"], c.out / "density.tif", mask=mask)
     write_hotspot_classes(c.surfaces["hotspots"], c.out / "hotspots.tif", mask=mask)
@@ -194,6 +203,12 @@ def _write_maps(c: BundleContext) -> None:
         "emerging": c.surfaces.get("emerging"),
         "harm_units": d.harm.unit,
     }
+    risk = None
+    if c.gov is not None and c.gov.equity is not None:
+        sa = c.gov.equity.small_areas
+        risk = sa.assign(value=sa["harm_per_1000"], label=sa["name"],
+                         count=sa["incidents"])[["value", "label", "count", "population",
+                                                  "lpu", "geometry"]]
     tiles = None if (c.cfg.tiles or "").lower() == "none" else c.cfg.tiles
     places = c.ranking.places
     frame = c.table.frame
@@ -215,7 +230,7 @@ def _write_maps(c: BundleContext) -> None:
             nbs = None if lpu is not None else nbs
         top = keep(places).sort_values(["expected_harm", "target_id"], ascending=[False, True],
                                        kind="mergesort").head(c.cfg.repeat_places_on_map)
-        top = top[["x", "y", "label", "rank", "force_rank", "lpu", "neighbourhood",
+        top = top[["x", "y", "label", "rank", "force_rank", "lpu", "neighbourhood", "status",
                     "expected_harm", "expected_incidents", "incidents", "harm"]
                   + [col for col in top.columns if col.startswith("n_")]].copy()
         top.attrs["crs"] = c.areas.crs
@@ -223,7 +238,10 @@ def _write_maps(c: BundleContext) -> None:
         if lpu is None and len(patrol):  # force-wide map: areas numbered by force rank
             patrol = patrol.assign(lpu_rank=patrol["rank"], rank=patrol["force_rank"])
         now = keep(this_period)
+        risk_layer = keep(risk) if risk is not None else None
         return {
+            "risk": risk_layer if risk_layer is not None and len(risk_layer) else None,
+            "risk_units": f"{d.harm.unit} per 1,000 residents (mid-2015)",
             "lpus": lpus,
             "neighbourhoods": nbs,
             "patrol_areas": patrol if len(patrol) else None,
@@ -264,7 +282,9 @@ def _density_top(surfaces: dict) -> float | None:
 def _write_control_plans(c: BundleContext) -> None:
     from geodemand.outputs.control_plans import write_control_plans
 
-    write_control_plans(c.ranking, c.plan, c.out, c.stems, c.lpus, period=c.period)
+    status = c.gov.status_text() if c.gov is not None else {}
+    write_control_plans(c.ranking, c.plan, c.out, c.stems, c.lpus, period=c.period,
+                        status=status)
 
 
 # ---------------------------------------------------------------------------- summary
@@ -368,6 +388,7 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
                 "share of LPU harm in areas": b["share_of_harm"].map(lambda v: f"{v:.1%}"),
             })), "",
         ]
+    lines += _governance_lines(c)
     knox = analysis["knox"]
     if knox is None:
         lines += ["Near repeats: not tested (the data have month precision; a Knox test needs "
@@ -419,6 +440,11 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
                 "expected incidents": top["expected_incidents"].map(lambda v: f"{v:.1f}"),
                 "incidents (window)": top["incidents"].astype(int),
             })), ""]
+        if c.gov is not None and c.gov.ytd_lines.get(lpu):
+            lines += [f"Year to date: {escape(c.gov.ytd_lines[lpu])}", ""]
+        if c.gov is not None and c.gov.equity is not None:
+            for text in c.gov.equity.lines.get(lpu, []):
+                lines += [f"Equity: {escape(text)}", ""]
         lpu_sites = sites[sites["lpu"] == lpu] if n_sites else sites
         if len(lpu_sites):
             lines += [f"Partnership sites: {len(lpu_sites)} ("
@@ -428,6 +454,44 @@ def _write_summary(c: BundleContext, analysis: dict) -> None:
         lines += [f"Patrol areas: {n_areas} (see {stem}.html and control_plan_{stem}.md).", ""]
     (c.out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     del demand_frame
+
+
+def _governance_lines(c: BundleContext) -> list[str]:
+    gov = c.gov
+    if gov is None:
+        return []
+    lines = ["## Control plans: register, statuses and reviews", ""]
+    if gov.register_path is None:
+        return lines + ["No register (a one-off analysis): statuses and reviews are not "
+                        "tracked.", ""]
+    st = gov.statuses
+    if st is not None and len(st):
+        counts = st.groupby(["kind", "status"]).size()
+        parts = [f"{k} {s}: {n}" for (k, s), n in counts.items()]
+        lines += [f"Register {escape(str(gov.register_path))}: " + "; ".join(parts) + ".", ""]
+    rev = gov.reviews
+    if rev is not None and len(rev):
+        lines += [f"Reviews of plans that reached their review date ({len(rev)}, see "
+                  "reviews.csv):", ""]
+        lines += [f"- {escape(text)}" for text in rev["sentence"].head(30)]
+        lines.append("")
+    else:
+        lines += ["No plan reached its review date this period.", ""]
+    if gov.equity is None and gov.equity_note:
+        lines += [f"Equity audit not run: {escape(gov.equity_note)}", ""]
+    elif gov.equity is not None:
+        flagged = gov.equity.flags
+        by = flagged.groupby("breakdown").size() if len(flagged) else pd.Series(dtype=int)
+        p = gov.equity.params
+        lines += [
+            "Equity audit (equity.csv): the shares of patrol dosage, of harm and of residents "
+            "by IMD 2019 decile and by neighbourhood in each LPU. Flagged where the dosage share "
+            f"exceeds the harm share by more than {p.get('margin_pp', 10):g} percentage points "
+            f"and {p.get('margin_ratio', 1.5):g} times: {int(by.get('imd_decile', 0))} "
+            f"decile group(s) and {int(by.get('neighbourhood', 0))} neighbourhood(s) (hot-spot "
+            "patrol concentrates on small areas, so neighbourhood flags are expected where the "
+            "patrol areas lie; decile flags deserve a look).", ""]
+    return lines
 
 
 # ---------------------------------------------------------------------------- manifest
@@ -516,5 +580,7 @@ def _manifest(c: BundleContext, analysis: dict, timings: dict) -> dict:
             "partnership_sites": int(len(c.ranking.partnership)),
         },
         "random_seed": c.cfg.seed,
+        "register": None if c.gov is None or c.gov.register_path is None
+        else str(c.gov.register_path),
         "volatile_fields": list(VOLATILE_MANIFEST_FIELDS),
     }

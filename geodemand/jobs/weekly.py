@@ -197,6 +197,19 @@ def run_weekly(
             )
         with stages.stage("surfaces (KDE, Gi*)"):
             surfaces = _surfaces(ranking, areas, cfg)
+        lpus = sorted(cfg.lpus) if cfg.lpus else sorted(areas.lpus["lpu"])
+        with stages.stage("governance"):
+            from geodemand.jobs.governance import add_status, prepare_governance
+
+            gov = prepare_governance(cfg, period, table, areas, demand, ranking, plan, lpus)
+            status = gov.status_text()
+            ranking = dataclasses.replace(
+                ranking,
+                places=add_status(ranking.places, "target_id", status),
+                cells=add_status(ranking.cells, "target_id", status),
+                partnership=add_status(ranking.partnership, "target_id", status),
+            )
+            plan = dataclasses.replace(plan, areas=add_status(plan.areas, "area_id", status))
         out_root = Path(cfg.out)
         from geodemand.jobs.bundle import new_staging, publish, recover
 
@@ -205,10 +218,11 @@ def run_weekly(
         try:
             from geodemand.jobs.outputs import BundleContext, write_bundle
 
-            lpus = sorted(cfg.lpus) if cfg.lpus else sorted(areas.lpus["lpu"])
             context = BundleContext(cfg, table, areas, demand, ranking, plan, surfaces, period,
-                                    staging, lpus, (lpu_path, nb_path))
+                                    staging, lpus, (lpu_path, nb_path), gov)
             manifest = write_bundle(context, stages)
+            with stages.stage("register"):
+                gov.record()
             final = publish(staging, out_root, period.label)
         except BaseException:
             import shutil

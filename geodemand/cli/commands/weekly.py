@@ -9,7 +9,7 @@ from geodemand.cli.options import DEMAND, INPUTS, PATROL, options, weekly_config
 
 @click.command("weekly")
 @options(*INPUTS, "period", "lpus", "out_dir", "tiles", *DEMAND, "cell_size_m", "bandwidth_m",
-         *PATROL, "seed", "config")
+         *PATROL, "register", "no_register", "milestones", "deprivation", "seed", "config")
 @click.pass_context
 def command(ctx, config_path, **params):
     """Run the weekly hot-spot analysis and write <out>/<period>/ (maps, patrol areas,
