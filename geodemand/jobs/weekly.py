@@ -184,7 +184,10 @@ def run_weekly(
         with stages.stage("targets"):
             from geodemand.decide.targets import rank_targets
 
-            ranking = rank_targets(demand, cell_size_m=cfg.cell_size_m, study_area=areas,
+            from geodemand.grid import Grid
+
+            grid = Grid.for_areas(areas.lpus, cell_size=cfg.cell_size_m)
+            ranking = rank_targets(demand, grid=grid, study_area=areas,
                                    patrol_partnership_sites=cfg.patrol_partnership_sites)
         with stages.stage("patrol areas"):
             from geodemand.decide.patrol import patrol_areas
