@@ -183,7 +183,6 @@ def run_weekly(
             )
         with stages.stage("targets"):
             from geodemand.decide.targets import rank_targets
-
             from geodemand.grid import Grid
 
             grid = Grid.for_areas(areas.lpus, cell_size=cfg.cell_size_m)
