@@ -173,6 +173,12 @@ def test_injected_reduction_with_displacement():
     counts = r.counts.set_index("zone")
     assert counts.loc["treated", "change_pct"] == pytest.approx(-30, abs=10)
     assert counts.loc["treated", "area_km2"] == pytest.approx(0.32)
+    # in a notebook: the summary as text and escaped HTML, and a bar plot of the counts
+    assert repr(r).startswith("InterventionResult") and "WDQ" in repr(r)
+    assert "<pre>" in r._repr_html_()
+    ax = r.plot()
+    heights = sorted(round(b.get_height()) for b in ax.patches)
+    assert heights == sorted(r.counts["before"].tolist() + r.counts["after"].tolist())
 
 
 def test_no_effect_is_not_significant():

@@ -6,7 +6,8 @@ and each ``geodemand`` import is checked against the stage order::
     foundations -> ingest -> demand -> engines -> decide -> evaluate -> outputs -> jobs -> cli
 
 A module may import from its own stage, from stages to its left and from the foundations
-(errors, announcements, atomic writes, hashing, paths, version, figures, the grid, the numba
+(errors, announcements, atomic writes, hashing, paths, version, figures, result display, the
+grid, the numba
 kernels); never from a later stage and never the package facade ``geodemand`` itself.
 """
 
@@ -20,7 +21,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "geodemand"
 STAGES = ("ingest", "demand", "engines", "decide", "evaluate", "outputs", "jobs", "cli")
 FOUNDATIONS = {
-    "errors", "_announce", "_atomic", "_hashing", "_paths", "_version", "_figures", "grid",
+    "errors", "_announce", "_atomic", "_hashing", "_paths", "_version", "_figures", "_display",
+    "grid",
     "_kernels", "resources",
 }
 

@@ -139,3 +139,26 @@ def test_geojson_follows_rfc7946_and_round_trips(plan, tmp_path):
 def test_area_ids_are_stable(ranking, wm_areas, plan):
     again = patrol_areas(ranking, wm_areas)
     assert again.areas["area_id"].tolist() == plan.areas["area_id"].tolist()
+
+
+def test_plan_goes_straight_into_the_map_and_notebook(plan, ranking):
+    """patrol_areas() output (ranks repeat across LPUs) is accepted by hotspot_map as is."""
+    from geodemand.outputs.maps.layers import prepare_layers
+
+    assert plan.areas["rank"].duplicated().any()  # rank 1 in every LPU
+    layers = prepare_layers(patrol_areas=plan)  # a PatrolPlan itself is accepted
+    drawn = layers.patrol_areas
+    assert len(drawn) == len(plan.areas)
+    assert drawn["force_rank"].tolist() == sorted(plan.areas["force_rank"])
+    gd.hotspot_map(patrol_areas=plan.areas, tiles=None)  # no "rank repeats" error
+    hostile = plan.areas.copy()
+    hostile.loc[hostile.index[1], ["lpu", "rank"]] = hostile.loc[hostile.index[0], ["lpu",
+                                                                                    "rank"]]
+    with pytest.raises(InvalidParameterError, match="within each LPU"):
+        prepare_layers(patrol_areas=hostile)
+    # in a notebook
+    assert "<table" in plan._repr_html_()
+    ax = plan.plot()
+    assert len(ax.collections) >= 1
+    ax = ranking.plot(top_n=3)
+    assert ax.collections  # the top places are drawn

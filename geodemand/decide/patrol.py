@@ -37,6 +37,7 @@ When the incidents have times (``date_precision`` minute), each area gets its ho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -90,6 +91,28 @@ class PatrolPlan:
             f"budget {p.get('patrol_hours_per_day')} officer-hours, unspent "
             f"{p.get('unspent_minutes', 0):.0f} min)"
         )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cols = [c for c in ("lpu", "area_id", "label", "area_km2", "visits_per_day",
+                            "minutes_per_day", "expected_harm") if c in self.areas.columns]
+        table = pd.DataFrame(self.areas[cols]).round(2).head(10)
+        return (f"<div><p>{html.escape(repr(self))}</p>"
+                + table.to_html(index=False, escape=True) + "</div>")
+
+    def plot(self, ax: Any = None, *, column: str = "minutes_per_day") -> Any:
+        """The patrol areas coloured by ``column`` (default minutes a day); returns the Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax)
+        if len(self.areas):
+            self.areas.plot(column=column if column in self.areas.columns else None, ax=ax,
+                            legend=column in self.areas.columns, cmap="OrRd",
+                            edgecolor="black", linewidth=0.5)
+        ax.set_title(f"patrol areas ({len(self.areas)})")
+        ax.set_aspect("equal")
+        return ax
 
 
 def patrol_areas(

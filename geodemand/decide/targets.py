@@ -26,6 +26,7 @@ harm, incidents, then the id, so the order is deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -138,6 +139,26 @@ class TargetRanking:
         top = self.top(3, "places")[["lpu", "rank", "label", "expected_harm",
                                      "expected_incidents", "incidents"]]
         return f"<p>{html.escape(repr(self))}</p>" + top.round(2).to_html(index=False)
+
+    def plot(self, ax: Any = None, *, top_n: int = 10) -> Any:
+        """The top ``top_n`` places of each LPU sized by expected harm, over the cell scores;
+        returns the matplotlib Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax)
+        if len(self.cells):
+            self.cells.plot(column="expected_harm", ax=ax, cmap="Greys", alpha=0.6,
+                            linewidth=0)
+        top = self.top(top_n, "places")
+        if len(top):
+            size = 20 + 180 * top["expected_harm"] / max(float(top["expected_harm"].max()),
+                                                         1e-12)
+            ax.scatter(top["x"], top["y"], s=size, c="#d7301f", edgecolors="black",
+                       linewidths=0.5, label=f"top {top_n} places per LPU")
+            ax.legend(loc="best", fontsize="small")
+        ax.set_title("targets by expected harm")
+        ax.set_aspect("equal")
+        return ax
 
 
 def rank_targets(

@@ -82,6 +82,14 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce
+from geodemand._display import (
+    grid_coords,
+    html_summary,
+    plot_raster,
+    raster_attrs,
+    require_xarray,
+    text_summary,
+)
 from geodemand._kernels import kde as _k
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
@@ -182,6 +190,39 @@ class KDEResult:
         gdf.attrs["params"] = dict(self.params)
         gdf.attrs["units"] = self.units
         return gdf
+
+    def _facts(self) -> dict[str, Any]:
+        n_rows, n_cols = self.grid.shape
+        facts = {
+            "grid": f"{n_rows} x {n_cols} cells of {self.grid.cell_size:g} m ({self.grid.crs})",
+            "units": self.units,
+            "bandwidth_m": self.params.get("bandwidth_m"),
+            "kernel": self.params.get("kernel"),
+            "points": self.params.get("n_points"),
+        }
+        if not np.all(np.isnan(self.density)):
+            facts["peak"] = f"{self.peak()[2]:.4g} {self.units}"
+        return {k: v for k, v in facts.items() if v is not None}
+
+    def __repr__(self) -> str:
+        return text_summary("KDEResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        return html_summary("KDEResult (kernel density)", self._facts(), self.params)
+
+    def plot(self, ax: Any = None, *, cmap: str = "viridis") -> Any:
+        """Quick look at the surface (metres of the grid CRS); returns the matplotlib Axes."""
+        return plot_raster(self.density, self.grid, ax, cmap=cmap, label=self.units,
+                           title=f"KDE, bandwidth {self.params.get('bandwidth_m', '?')} m")
+
+    def to_xarray(self):
+        """The surface as an :class:`xarray.DataArray` (``y``, ``x`` cell centres in metres,
+        north first; ``attrs``: crs WKT, cell_size_m, transform, units, parameters)."""
+        xr = require_xarray()
+        attrs = raster_attrs(self.grid, self.params)
+        attrs["units"] = self.units
+        return xr.DataArray(self.density, dims=("y", "x"), coords=grid_coords(self.grid),
+                            name="density", attrs=attrs)
 
 
 # ---------------------------------------------------------------------------- inputs

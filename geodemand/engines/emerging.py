@@ -73,6 +73,15 @@ import pandas as pd
 from scipy import special
 
 from geodemand._announce import announce
+from geodemand._display import (
+    grid_coords,
+    html_summary,
+    plot_raster,
+    raster_attrs,
+    require_grid,
+    require_xarray,
+    text_summary,
+)
 from geodemand.engines.hotspots import (
     CORRECTIONS,
     DEFAULT_LEVELS,
@@ -111,6 +120,12 @@ SIMPLE_PATTERNS = (
     "persistent hot spot", "emerging hot spot", "former hot spot", "intermittent hot spot",
     "persistent cold spot", "emerging cold spot", "former cold spot", "intermittent cold spot",
     "mixed hot/cold spot", "no pattern",
+)
+#: Quick-look colours (code, label, colour): the hot patterns, and all cold patterns as -1.
+PATTERN_COLOURS = (
+    (1, "new", "#fee391"), (2, "consecutive", "#fec44f"), (3, "intensifying", "#d7301f"),
+    (4, "persistent", "#993404"), (5, "diminishing", "#fdae6b"), (6, "sporadic", "#f768a1"),
+    (7, "oscillating", "#ae017e"), (8, "historical", "#bdbdbd"), (-1, "cold spot", "#6baed6"),
 )
 PERIODS = ("week", "month")
 #: Minimum number of periods (ArcGIS asks for at least ten; fewer are allowed but announced).
@@ -544,6 +559,59 @@ class EmergingResult:
         tags = {"pattern_codes": {str(k): v for k, v in PATTERNS.items()}, **self.params}
         return array, "emerging hot-spot pattern code", tags
 
+    def _facts(self) -> dict[str, Any]:
+        codes = self.pattern_code[self.mask]
+        facts: dict[str, Any] = {
+            "periods": f"{self.counts.shape[0]} "
+            + (f"{self.params['period']}s" if self.params.get("period") in PERIODS
+               else "periods"),
+            "cells analysed": int(self.mask.sum()),
+        }
+        for code in (1, 2, 3, 4, 5, 6, 7, 8):
+            n = int((codes == code).sum())
+            if n:
+                facts[PATTERNS[code]] = n
+        facts["cold-spot patterns"] = int((codes < 0).sum())
+        return facts
+
+    def __repr__(self) -> str:
+        return text_summary("EmergingResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        return html_summary("EmergingResult (emerging hot spots)", self._facts(), self.params)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Quick look at the hot-spot pattern of each cell (cold patterns grouped); returns
+        the matplotlib Axes."""
+        grid = require_grid(self.grid, "EmergingResult.plot")
+        codes = np.where(self.mask, self.pattern_code, np.nan).astype(np.float64)
+        codes[codes < 0] = -1
+        return plot_raster(codes, grid, ax, title="emerging hot spots",
+                           categories=PATTERN_COLOURS)
+
+    def to_xarray(self):
+        """``counts`` (period, y, x) and ``pattern_code``, ``trend_z``, ``trend_p`` (y, x) as an
+        :class:`xarray.Dataset` (``period`` = period start dates; ``attrs``: crs WKT,
+        cell_size_m, transform, parameters)."""
+        xr = require_xarray()
+        grid = require_grid(self.grid, "EmergingResult.to_xarray")
+        coords = dict(grid_coords(grid))
+        if self.period_starts is not None:
+            coords["period"] = np.asarray(self.period_starts)
+        else:
+            coords["period"] = np.arange(self.counts.shape[0])
+
+        def masked(a: np.ndarray) -> np.ndarray:
+            return np.where(self.mask, a.astype(np.float64), np.nan)
+
+        data = {
+            "counts": (("period", "y", "x"), np.where(self.mask[None], self.counts, np.nan)),
+            "pattern_code": (("y", "x"), masked(self.pattern_code)),
+            "trend_z": (("y", "x"), masked(self.trend_z)),
+            "trend_p": (("y", "x"), masked(self.trend_p)),
+        }
+        return xr.Dataset(data, coords=coords, attrs=raster_attrs(grid, self.params))
+
 
 # ---------------------------------------------------------------------------- analysis
 def emerging_hotspots(
@@ -690,7 +758,8 @@ def emerging_hotspots(
 
 def _cube(data, grid, period, start, end, weights):
     if isinstance(data, SpaceTimeCube):
-        return data.counts, data.period_starts, data.grid, dict(data.params)
+        return data.counts, data.period_starts, data.grid, {"period": data.period,
+                                                            **data.params}
     frame = getattr(data, "frame", data)
     if isinstance(frame, pd.DataFrame):
         if grid is None:

@@ -70,6 +70,15 @@ import pandas as pd
 from scipy import sparse, special
 
 from geodemand._announce import announce
+from geodemand._display import (
+    grid_coords,
+    html_summary,
+    plot_raster,
+    raster_attrs,
+    require_grid,
+    require_xarray,
+    text_summary,
+)
 from geodemand._kernels import gistar as _k
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
@@ -80,6 +89,12 @@ CORRECTIONS = ("fdr_bh", "bonferroni", "none")
 DEFAULT_LEVELS = (0.01, 0.05, 0.10)
 #: Neighbourhood shapes on a grid.
 SHAPES = ("square", "diamond", "disc")
+#: Quick-look colours of the confidence bins (code, label, colour), ArcGIS order.
+BIN_COLOURS = (
+    (-3, "cold spot, 99%", "#4575b4"), (-2, "cold spot, 95%", "#91bfdb"),
+    (-1, "cold spot, 90%", "#e0f3f8"), (1, "hot spot, 90%", "#fee090"),
+    (2, "hot spot, 95%", "#fc8d59"), (3, "hot spot, 99%", "#d73027"),
+)
 #: Contiguity rules for polygon layers.
 CONTIGUITIES = ("queen", "rook")
 
@@ -188,6 +203,50 @@ class GiStarResult:
         array[~self.mask] = np.nan
         description = f"{self.params.get('statistic', 'Gi*')} {layer}"
         return array, description, {"layer": layer, **self.params}
+
+    def _facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "statistic": self.params.get("statistic", "Gi*"),
+            "units analysed": int(self.mask.sum()),
+            "hot spots (bin > 0)": int((self.bin > 0).sum()),
+            "cold spots (bin < 0)": int((self.bin < 0).sum()),
+            "correction": self.params.get("correction"),
+        }
+        if self.grid is not None:
+            n_rows, n_cols = self.grid.shape
+            facts["grid"] = (f"{n_rows} x {n_cols} cells of {self.grid.cell_size:g} m "
+                             f"({self.grid.crs})")
+        return {k: v for k, v in facts.items() if v is not None}
+
+    def __repr__(self) -> str:
+        return text_summary("GiStarResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        return html_summary("GiStarResult (Getis-Ord hot spots)", self._facts(), self.params)
+
+    def plot(self, ax: Any = None, *, layer: str = "bin") -> Any:
+        """Quick look at the confidence bins (``layer="bin"``) or z-scores (``"z"``) on the
+        grid; returns the matplotlib Axes."""
+        grid = require_grid(self.grid, "GiStarResult.plot")
+        array, description, _ = self.raster_layer(layer)
+        if layer == "bin":
+            return plot_raster(array, grid, ax, title=description, categories=BIN_COLOURS)
+        return plot_raster(array, grid, ax, title=description, label=layer,
+                           diverging=layer == "z", cmap="viridis" if layer == "z" else "magma")
+
+    def to_xarray(self):
+        """``z``, ``p``, ``q``, ``bin``, ``value`` and ``local_sum`` as an
+        :class:`xarray.Dataset` on the grid (``y``, ``x`` cell centres in metres; NaN
+        outside the mask; ``attrs``: crs WKT, cell_size_m, transform, parameters)."""
+        xr = require_xarray()
+        grid = require_grid(self.grid, "GiStarResult.to_xarray")
+        coords = grid_coords(grid)
+        out = {}
+        for name in ("z", "p", "q", "bin", "values", "local_sum"):
+            array = getattr(self, name).astype(np.float64)
+            array = np.where(self.mask, array, np.nan)
+            out["value" if name == "values" else name] = (("y", "x"), array)
+        return xr.Dataset(out, coords=coords, attrs=raster_attrs(grid, self.params))
 
 
 # ---------------------------------------------------------------------------- public API

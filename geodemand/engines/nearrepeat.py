@@ -74,6 +74,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce
+from geodemand._display import html_summary, text_summary
 from geodemand._kernels import knox as _k
 from geodemand.errors import InternalConsistencyError, InvalidParameterError
 
@@ -169,6 +170,37 @@ class KnoxResult:
         return pd.DataFrame(
             getattr(self, what), index=list(self.space_labels), columns=list(self.time_labels)
         )
+
+    def _facts(self) -> dict[str, Any]:
+        sig = int((self.p_value <= 0.05).sum())
+        return {
+            "events": self.n_events,
+            "pairs in the table": self.n_pairs_in_table,
+            "bands": f"{len(self.space_labels)} space x {len(self.time_labels)} time",
+            "closure": self.closure,
+            "cells with p <= 0.05": sig,
+            "largest ratio": f"{np.nanmax(self.ratio):.2f}" if np.isfinite(self.ratio).any()
+            else "–",
+        }
+
+    def __repr__(self) -> str:
+        return text_summary("KnoxResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        table = self.table("ratio").round(2).astype(str) + " (p " + \
+            self.table("p_value").round(3).astype(str) + ")"
+        return html_summary("KnoxResult (near-repeat Knox test): ratio (p)", self._facts(),
+                            self.params, table=table.reset_index(names="distance"))
+
+    def plot(self, ax: Any = None, *, alpha: float = 0.05) -> Any:
+        """The Knox ratio heat map (:func:`plot_knox`) in ``ax`` or a new pyplot figure;
+        returns the matplotlib Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax, figsize=(1.6 + 1.5 * len(self.time_labels),
+                                   1.2 + 0.7 * len(self.space_labels)))
+        plot_knox(self, ax=ax, alpha=alpha)
+        return ax
 
 
 # --------------------------------------------------------------------------- inputs

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from geodemand._display import html_summary, plot_raster, require_grid, text_summary
 from geodemand.engines.hotspots import CORRECTIONS, _check_choice, adjust_pvalues
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
@@ -104,6 +105,39 @@ class PeriodChangeResult:
         frame = pd.DataFrame(data, index=self.index if self.current.ndim == 1 else None)
         frame.attrs["params"] = dict(self.params)
         return frame
+
+    def _facts(self) -> dict[str, Any]:
+        units = "cells" if self.current.ndim == 2 else "areas"
+        facts: dict[str, Any] = {units: int(self.current.size),
+                                 "current incidents": int(self.current.sum()),
+                                 "baseline incidents": int(self.baseline.sum())}
+        for label in DIRECTIONS[:2]:
+            facts[f"significant {label}"] = int((self.direction == label).sum())
+        return facts
+
+    def __repr__(self) -> str:
+        return text_summary("PeriodChangeResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        return html_summary("PeriodChangeResult (current period vs baseline)", self._facts(),
+                            self.params)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Change per period on the grid (diverging), or per area as bars; returns the Axes."""
+        if self.current.ndim == 2:
+            grid = require_grid(self.grid, "PeriodChangeResult.plot")
+            return plot_raster(self.change, grid, ax, title="change vs baseline mean",
+                               label="incidents per period", diverging=True)
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax)
+        labels = [str(v) for v in (self.index if self.index is not None
+                                    else range(self.current.size))]
+        colours = ["#d73027" if d == "increase" else "#4575b4" if d == "decrease"
+                   else "#bdbdbd" for d in self.direction]
+        ax.barh(labels, self.change, color=colours)
+        ax.set_xlabel("change vs baseline mean (incidents per period)")
+        return ax
 
     def to_geodataframe(self, areas=None, *, only_with_incidents: bool = True):
         """Cells (grid input) or ``areas`` (area input, aligned by index) with the columns of

@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce
+from geodemand._display import html_summary, text_summary
 from geodemand._kernels import repeats as _k
 from geodemand.errors import InvalidParameterError
 
@@ -596,6 +597,33 @@ class ConcentrationResult:
     def curve(self) -> tuple[np.ndarray, np.ndarray]:
         """Force-wide concentration curve."""
         return self.overall.curve()
+
+    def _facts(self) -> dict[str, Any]:
+        c = self.overall
+        return {
+            "units": c.n_units,
+            "with demand": c.n_nonzero,
+            "total": f"{c.total:.6g}",
+            "Gini": f"{c.gini:.3f}",
+            "share of units holding 50 %": f"{c.share_units_for(0.5):.2%}",
+            "groups": len(self.groups) - 1,
+        }
+
+    def __repr__(self) -> str:
+        return text_summary("ConcentrationResult", self._facts(), self.params)
+
+    def _repr_html_(self) -> str:
+        return html_summary("ConcentrationResult (demand concentration)", self._facts(),
+                            self.params, table=self.summary.round(3))
+
+    def plot(self, ax: Any = None, *, groups: Sequence[str] | None = None) -> Any:
+        """Concentration curves (:func:`plot_concentration`) in ``ax`` or a new pyplot figure;
+        returns the matplotlib Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax)
+        plot_concentration(self, ax=ax, groups=groups)
+        return ax
 
 
 def _values_array(values: Any) -> np.ndarray:

@@ -616,6 +616,20 @@ class BacktestResult:
         write_with(paths["plot"], lambda p: plot_curve(self.curve, p, self.params))
         return paths
 
+    def plot(self, ax: Any = None) -> Any:
+        """Mean hit rate against coverage per method (hindsight dashed); returns the Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax, figsize=(8, 5.5))
+        plot_curve(self.curve, params=self.params, ax=ax)
+        return ax
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<div><p>{html.escape(repr(self))}</p>"
+                + self.comparison().round(3).to_html(index=False, escape=True) + "</div>")
+
     def __repr__(self) -> str:
         cmp = self.comparison()
         verdict = ("meets" if len(cmp) and cmp["at_least_as_good"].all() else "does not meet")
@@ -734,18 +748,22 @@ def summary_markdown(result: BacktestResult, digits: int = 3) -> str:
 
 
 def plot_curve(
-    curve: pd.DataFrame, path: str | Path | None = None, params: dict | None = None
+    curve: pd.DataFrame, path: str | Path | None = None, params: dict | None = None, *,
+    ax: Any = None,
 ) -> Any:
     """Hit rate against coverage, one line per method; returns the matplotlib Figure.
 
-    ``path`` (optional) also writes it as a PNG, atomically.
+    ``path`` (optional) also writes it as a PNG, atomically; ``ax`` draws into that Axes.
     """
     from matplotlib import colormaps
 
     from geodemand._figures import new_figure, save_png
 
-    fig = new_figure((8, 5.5), dpi=120)
-    ax = fig.add_subplot()
+    if ax is None:
+        fig = new_figure((8, 5.5), dpi=120)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
     colours = colormaps["tab20"].colors
     for i, (method, sub) in enumerate(curve.groupby("method", sort=False)):
         style = ({"linestyle": "--", "color": "black"} if method.startswith("hindsight")

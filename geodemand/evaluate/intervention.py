@@ -380,6 +380,30 @@ class InterventionResult:
         lines.append(self.interpretation)
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return "InterventionResult\n" + self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<div><strong>InterventionResult (before/after, WDQ)</strong>"
+                f"<pre>{html.escape(self.summary())}</pre></div>")
+
+    def plot(self, ax: Any = None) -> Any:
+        """Before and after counts per zone as grouped bars; returns the matplotlib Axes."""
+        from geodemand._figures import axes_for
+
+        ax = axes_for(ax)
+        zones = self.counts["zone"].astype(str).tolist()
+        pos = np.arange(len(zones))
+        ax.bar(pos - 0.2, self.counts["before"], width=0.4, label="before", color="#9ecae1")
+        ax.bar(pos + 0.2, self.counts["after"], width=0.4, label="after", color="#3182bd")
+        ax.set_xticks(pos, zones)
+        ax.set_ylabel("incidents")
+        ax.set_title(f"WDQ {self.wdq:.2f}" if np.isfinite(self.wdq) else "WDQ undefined")
+        ax.legend()
+        return ax
+
 
 def wdq_meaning(m: dict) -> str:
     """A few words on the WDQ of :func:`displacement_measures` (Bowers & Johnson 2003)."""

@@ -140,11 +140,11 @@ class MapLayers:
 
 def prepare_layers(
     *,
-    title: str,
-    period: str,
-    window: str,
-    data_source: str,
-    synthetic: bool,
+    title: str = "Hot spots",
+    period: str = "period not stated",
+    window: str = "data window not stated",
+    data_source: str = "data source not stated",
+    synthetic: bool = False,
     lpus=None,
     neighbourhoods=None,
     density=None,
@@ -358,6 +358,9 @@ def _hotspot_cells(cells):
 def _patrol_areas(areas):
     if areas is None:
         return None
+    if not isinstance(areas, pd.DataFrame) and isinstance(getattr(areas, "areas", None),
+                                                          pd.DataFrame):
+        areas = areas.areas  # a PatrolPlan
     gdf = _require_gdf(areas, "patrol_areas")
     _check_columns(gdf, "patrol_areas", ("rank",))
     _check_geom_types(gdf, "patrol_areas", ("Polygon", "MultiPolygon"))
@@ -369,13 +372,26 @@ def _patrol_areas(areas):
             f"patrol_areas column 'rank' row {row} is {gdf['rank'].iloc[row]!r}; "
             "expected a positive integer"
         )
-    if len(np.unique(rank)) != len(rank):
-        dup = pd.Series(rank).duplicated()
-        raise InvalidParameterError(
-            f"patrol_areas column 'rank' repeats {int(rank[dup.to_numpy()][0])}; "
-            "ranks must be unique"
-        )
+    # ranks are unique force-wide, or within each LPU (patrol_areas() output: the number
+    # drawn is the rank within the LPU; areas are then ordered by force_rank, else LPU, rank)
     gdf["rank"] = rank.astype(np.int64)
+    if len(np.unique(rank)) != len(rank):
+        keys = ["lpu", "rank"] if "lpu" in gdf.columns else ["rank"]
+        dup = gdf.duplicated(subset=keys).to_numpy()
+        if dup.any():
+            row = int(np.flatnonzero(dup)[0])
+            per_lpu = len(keys) == 2
+            where = f" in LPU {gdf['lpu'].iloc[row]!r}" if per_lpu else ""
+            raise InvalidParameterError(
+                f"patrol_areas column 'rank' repeats {int(rank[row])}{where} (row {row}); "
+                "ranks must be unique" + (" within each LPU" if per_lpu else
+                                          " (or within each LPU, with an 'lpu' column)")
+            )
+        if "force_rank" in gdf.columns:
+            return gdf.sort_values("force_rank", kind="stable").reset_index(drop=True)
+        gdf = gdf.assign(_lpu=gdf["lpu"].astype(str)).sort_values(["_lpu", "rank"],
+                                                                  kind="stable")
+        return gdf.drop(columns="_lpu").reset_index(drop=True)
     return gdf.sort_values("rank", kind="stable").reset_index(drop=True)
 
 

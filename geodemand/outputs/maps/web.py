@@ -642,11 +642,11 @@ def _renderer_element(m, control, payload: Mapping[str, Any]):
 # ---------------------------------------------------------------------------- the map
 def hotspot_map(
     *,
-    title: str,
-    period: str,
-    window: str,
-    data_source: str,
-    synthetic: bool,
+    title: str = "Hot spots",
+    period: str = "period not stated",
+    window: str = "data window not stated",
+    data_source: str = "data source not stated",
+    synthetic: bool = False,
     lpus=None,
     neighbourhoods=None,
     density=None,
@@ -686,7 +686,8 @@ def hotspot_map(
     title, period, window, data_source : str
         Title box texts, e.g. ``"Birmingham East"``, ``"week 2025-W47"``,
         ``"2023-11-20 to 2025-11-23 (2 years)"``, ``"police.uk street data, 24 files,
-        2019-12 to 2021-11"`` (one line; the file list belongs in the manifest).
+        2019-12 to 2021-11"`` (one line; the file list belongs in the manifest). Left out,
+        the map says "not stated" rather than leave the reader guessing.
     synthetic : bool
         Whether the incidents are synthetic (shows the banner).
     lpus, neighbourhoods, density, hotspot_cells, patrol_areas, repeat_places : optional
