@@ -60,6 +60,7 @@ so the same arguments give the same incidents and byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -1302,7 +1303,9 @@ def _quietly():
     return ctx()
 
 
+@functools.lru_cache(maxsize=4)
 def _template_calibration(template: NationalTemplate) -> Calibration:
+    """The template's calibration (clipped to and labelled with its own boundaries), cached."""
     with _quietly():
         return load_calibration(
             DATA_DIR / template.calibration, DATA_DIR / template.boundaries
@@ -1458,14 +1461,11 @@ def synthetic_national(
     plan = national_plan(forces, scale=scale, seed=seed, years=years)
     first, last, _ = _period(None, end, years)
     templates = {t.name: t for t in NATIONAL_TEMPLATES}
-    base_cals: dict[str, Calibration] = {}
     to_lonlat = None
     total = 0
     for f in plan:
         template = templates[f["template"]]
-        if template.name not in base_cals:
-            base_cals[template.name] = _template_calibration(template)
-        base = base_cals[template.name]
+        base = _template_calibration(template)
         crs = base.crs
         if to_lonlat is None:
             to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
@@ -1515,30 +1515,33 @@ def synthetic_national(
             "offspring": table.params["offspring"],
             "calibration_clipped": cal.n_clipped,
         }
-        write_partitions(
-            table.frame,
-            root,
-            crs=crs,
-            synthetic=True,
-            force=f["name"],
-            write_file=lambda part, path, t=table: write_synthetic(replace(t, frame=part), path),
-            force_info={f["name"]: info},
-            extra_meta={
-                "synthetic": True,
-                "generator": {
-                    "function": "geodemand.ingest.synth.synthetic_national",
-                    "generator_version": GENERATOR_VERSION,
-                    "forces": len(plan),
-                    "scale": plan[0]["scale"],
-                    "seed": seed,
-                    "start": f"{first:%Y-%m-%d}",
-                    "end": f"{last:%Y-%m-%d}",
-                    "templates": [t.name for t in NATIONAL_TEMPLATES],
-                    "label": "SYNTHETIC: rotated and moved copies of real forces' places and "
-                    "boundaries; not real incidents",
+        with _quietly():
+            write_partitions(
+                table.frame,
+                root,
+                crs=crs,
+                synthetic=True,
+                force=f["name"],
+                write_file=lambda part, path, t=table: write_synthetic(
+                    replace(t, frame=part), path
+                ),
+                force_info={f["name"]: info},
+                extra_meta={
+                    "synthetic": True,
+                    "generator": {
+                        "function": "geodemand.ingest.synth.synthetic_national",
+                        "generator_version": GENERATOR_VERSION,
+                        "forces": len(plan),
+                        "scale": plan[0]["scale"],
+                        "seed": seed,
+                        "start": f"{first:%Y-%m-%d}",
+                        "end": f"{last:%Y-%m-%d}",
+                        "templates": [t.name for t in NATIONAL_TEMPLATES],
+                        "label": "SYNTHETIC: rotated and moved copies of real forces' places "
+                        "and boundaries; not real incidents",
+                    },
                 },
-            },
-        )
+            )
         total += n
         announce(f"synthetic national set: {f['name']} ({template.name} copy), {n:,} incidents")
     from geodemand.ingest.partition import open_dataset
