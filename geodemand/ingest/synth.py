@@ -1497,6 +1497,7 @@ def synthetic_national(
             cal = load_calibration(cal_rows, bdir)
         cal = replace(
             cal,
+            boundaries=f"<dataset root>/boundaries/{slug}",
             source={
                 **base.source,
                 "path": f"{template.calibration} (rotated {f['rotation_deg']:.2f} deg, moved to "
