@@ -154,7 +154,9 @@ def test_ingest_cli_partitions_police_uk_by_force_and_month(tmp_path):
     ]
     assert len(ds.force_files("leicestershire-police")) == 3
     # options that go together
-    res = runner.invoke(main, ["ingest", files[0], "--force", "X", "--out", str(tmp_path / "x.parquet")])
+    res = runner.invoke(
+        main, ["ingest", files[0], "--force", "X", "--out", str(tmp_path / "x.parquet")]
+    )
     assert res.exit_code != 0 and "--partition-by" in res.output
 
 
