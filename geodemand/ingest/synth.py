@@ -1319,31 +1319,36 @@ def _rotate_shift(x, y, centre, angle_deg, target):
     return target[0] + c * dx - s * dy, target[1] + s * dx + c * dy
 
 
-def _force_boundaries(template: NationalTemplate, crs: str, centre, angle, target, prefix):
-    """The template's LPU and neighbourhood layers moved like the force's places (EPSG:4326)."""
+@functools.lru_cache(maxsize=4)
+def _template_layers(template: NationalTemplate, crs: str) -> tuple:
+    """The template's (role, GeoDataFrame in ``crs``) layers and the centre of its LPUs."""
     import geopandas as gpd
-    import shapely
-    from shapely import affinity
 
-    out = {}
+    layers = []
     for role in ("lpus", "neighbourhoods"):
         path = DATA_DIR / template.boundaries / f"{role}.geojson"
         if not path.is_file():
             continue
         gdf = gpd.read_file(path).to_crs(crs)
         keep = ["lpu"] if role == "lpus" else ["neighbourhood", "lpu"]
-        gdf = gdf[[c for c in keep if c in gdf.columns] + ["geometry"]].copy()
-        gdf["lpu"] = prefix + gdf["lpu"].astype(str)
-        geom = [
-            affinity.translate(
-                affinity.rotate(g, angle, origin=shapely.Point(centre), use_radians=False),
-                target[0] - centre[0],
-                target[1] - centre[1],
-            )
-            for g in gdf.geometry
-        ]
-        gdf = gpd.GeoDataFrame(gdf.drop(columns="geometry"), geometry=geom, crs=crs)
-        out[role] = gdf.to_crs("EPSG:4326")
+        layers.append((role, gdf[[c for c in keep if c in gdf.columns] + ["geometry"]]))
+    b = layers[0][1].total_bounds
+    return tuple(layers), ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+
+
+def _force_boundaries(template: NationalTemplate, crs: str, angle, target, prefix):
+    """The template's LPU and neighbourhood layers moved like the force's places (EPSG:4326)."""
+    import shapely
+
+    layers, centre = _template_layers(template, crs)
+    out = {}
+    for role, gdf in layers:
+        moved = gdf.copy()
+        moved["lpu"] = prefix + moved["lpu"].astype(str)
+        moved["geometry"] = moved.geometry.rotate(
+            angle, origin=shapely.Point(centre)
+        ).translate(target[0] - centre[0], target[1] - centre[1])
+        out[role] = moved.to_crs("EPSG:4326")
     return out
 
 
@@ -1469,12 +1474,10 @@ def synthetic_national(
         crs = base.crs
         if to_lonlat is None:
             to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        lpus0 = _force_boundaries(template, crs, (0.0, 0.0), 0.0, (0.0, 0.0), "")["lpus"]
-        b = lpus0.to_crs(crs).total_bounds
-        centre = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+        centre = _template_layers(template, crs)[1]
         slug = force_slug(f["name"])
         layers = _force_boundaries(
-            template, crs, centre, f["rotation_deg"], tuple(f["centre"]), f["code"] + " "
+            template, crs, f["rotation_deg"], tuple(f["centre"]), f["code"] + " "
         )
         bdir = boundaries_dir(root, slug)
         for role, gdf in layers.items():
