@@ -116,7 +116,8 @@ def run_force(
     Returns
     -------
     dict
-        ``slug, status ("ok" or "failed"), error, bundle, period, seconds, worker, pid,
+        ``slug, status ("ok" or "failed"), error, bundle, period, seconds, cpu_seconds (CPU
+        time of the worker process during the task, all its threads), worker, pid,
         peak_rss_mb`` and, when ok, the figures of :func:`bundle_figures` (with
         ``place_harm``, the harm of every place, for the national concentration).
     """
@@ -128,6 +129,7 @@ def run_force(
 
     quiet(True)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     outcome: dict[str, Any] = {"slug": slug, "pid": os.getpid(), "worker": socket.gethostname()}
     previous = None
     if task_threads is not None:
@@ -148,6 +150,7 @@ def run_force(
 
             numba.set_num_threads(previous)
     outcome["seconds"] = round(time.perf_counter() - t0, 3)
+    outcome["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     outcome["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return outcome
 
@@ -470,7 +473,8 @@ _COLUMNS = [
     "force", "slug", "status", "error", "period", "bundle", "synthetic", "rows_read",
     "rows_accepted", "rows_rejected", "rows_outside", "incidents_scored", "places",
     "harm_total", "share_places_50", "gini", "patrol_areas", "visits_per_day",
-    "officer_hours_per_day", "patrol_km2", "seconds", "worker", "pid", "peak_rss_mb",
+    "officer_hours_per_day", "patrol_km2", "seconds", "cpu_seconds", "worker", "pid",
+    "peak_rss_mb",
 ]
 
 
@@ -512,6 +516,7 @@ def _summarise(dataset, outcomes, weekly, info, seconds, removed) -> tuple[pd.Da
         ),
         "patrol_km2": round(float(pd.to_numeric(ok["patrol_km2"]).sum()), 6),
         "synthetic": bool(ok["synthetic"].astype(bool).any()) if len(ok) else False,
+        "periods": sorted({str(p) for p in ok["period"]}),
     }
     pooled = np.concatenate(harms) if harms else np.zeros(0)
     if pooled.size and pooled.sum() > 0:
@@ -533,6 +538,7 @@ def _summarise(dataset, outcomes, weekly, info, seconds, removed) -> tuple[pd.Da
             "wall_seconds": round(seconds, 3),
             "task_seconds_total": round(float(task_seconds.sum()), 3),
             "task_seconds_max": round(float(task_seconds.max()), 3) if len(ok) else 0.0,
+            "task_cpu_seconds_total": round(float(pd.to_numeric(ok["cpu_seconds"]).sum()), 3),
             "peak_rss_mb_max": float(pd.to_numeric(ok["peak_rss_mb"]).max()) if len(ok) else 0.0,
             "staging_folders_removed": removed,
         },
@@ -566,6 +572,8 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
         + (f", {run.get('workers')} workers" if run.get("workers") else "")
         + f") in {run['wall_seconds']:.1f} s (sum of task times {run['task_seconds_total']:.1f}"
         f" s; largest worker memory {run['peak_rss_mb_max']:,.0f} MB).",
+        "",
+        _periods_line(nat["periods"]),
         "",
         "## National totals",
         "",
@@ -602,6 +610,17 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
         "",
     ]
     write_text_atomic(out / "national_summary.md", "\n".join(lines))
+
+
+def _periods_line(periods: list[str]) -> str:
+    if not periods:
+        return "No force finished."
+    if len(periods) == 1:
+        return f"Period: {periods[0]} (every force)."
+    return (
+        "Periods differ between forces (each force's latest complete one): "
+        f"{', '.join(periods)}; give --period to align them."
+    )
 
 
 def _json_default(value):
