@@ -58,6 +58,7 @@ import os
 import shutil
 import socket
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,11 +426,12 @@ def _run_dask(slugs, args, dataset, scheduler, client, workers, retries, allowed
             info["scheduler"] = client.scheduler.address
             info["workers"] = len(client.scheduler_info()["workers"])
             futures = {}
+            run_id = uuid.uuid4().hex[:8]  # fresh keys: never a result of an earlier run
             for slug in slugs:
                 rows = int(dataset.forces[slug].get("rows", 0))
                 fut = client.submit(
-                    run_force, args[0], slug, *args[1:], key=f"weekly-{slug}", retries=retries,
-                    pure=False, priority=rows,
+                    run_force, args[0], slug, *args[1:], key=f"weekly-{slug}-{run_id}",
+                    retries=retries, pure=False, priority=rows,
                 )
                 futures[fut] = slug
             outcomes = []
@@ -438,7 +440,10 @@ def _run_dask(slugs, args, dataset, scheduler, client, workers, retries, allowed
                 if fut.status == "finished":
                     outcome = fut.result()
                 else:
-                    exc = fut.exception()
+                    try:
+                        exc = fut.exception()
+                    except Exception as err:  # noqa: BLE001 - e.g. a cancelled future
+                        exc = err
                     outcome = {"slug": slug, "status": "failed", "bundle": "",
                                "error": f"{type(exc).__name__}: {exc}"}
                 outcome["slug"] = slug
@@ -460,7 +465,8 @@ def _remove_stale_staging(out: Path, slugs: list[str]) -> int:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if p.is_dir() and p.name.startswith(".") and ".partial-" in p.name:
+            if p.is_dir() and p.name.startswith(".") and (".partial-" in p.name
+                                                          or ".old-" in p.name):
                 shutil.rmtree(p, ignore_errors=True)
                 removed += 1
     if removed:
