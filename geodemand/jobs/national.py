@@ -575,7 +575,7 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
     lines += [
         f"Dataset `{_cell(summary['dataset'])}`; {nat['forces_ok']} of {nat['forces']} forces "
         f"done ({run['mode']}"
-        + (f", {run.get('workers')} workers" if run.get("workers") else "")
+        + (f", {run.get('workers')} worker(s)" if run.get("workers") else "")
         + f") in {run['wall_seconds']:.1f} s (sum of task times {run['task_seconds_total']:.1f}"
         f" s; largest worker memory {run['peak_rss_mb_max']:,.0f} MB).",
         "",
@@ -612,7 +612,8 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
         "",
         "Each force's bundle is in `<slug>/<period>/`; it equals a single-process `geodemand "
         "weekly` run on that force (manifest fields that differ: "
-        + ", ".join(f"`{k}`" for k in summary["manifest_volatile_fields"]) + ").",
+        + ", ".join(f"`{k}`" for k in summary["manifest_volatile_fields"])
+        + "; `patrol_areas.gpkg` differs only in the write time GDAL stamps on it).",
         "",
     ]
     write_text_atomic(out / "national_summary.md", "\n".join(lines))
