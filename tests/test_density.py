@@ -330,9 +330,13 @@ def test_auto_method_is_announced(pts, caplog):
     many = _clustered(200_000, seed=1)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="geodemand"):
-        big = kde(many, bandwidth_m=200.0, cell_size_m=25.0, crs=CRS)
-    assert big.params["method"] == "binned"
+        big = kde(many, bandwidth_m=400.0, cell_size_m=25.0, crs=CRS)
+    assert big.params["method"] == "binned"  # 16 cells: binning error bound 0.39 % of peak
     assert any("method 'binned' chosen automatically" in r.message for r in caplog.records)
+    with caplog.at_level(logging.INFO, logger="geodemand"):
+        eight = kde(many, bandwidth_m=200.0, cell_size_m=25.0, crs=CRS)
+    assert eight.params["method"] == "exact"  # 8 cells: a stacked point is off by 1.6 %
+    assert "1.58% of the peak" in eight.params["method_rule"]
     with caplog.at_level(logging.INFO, logger="geodemand"):
         coarse = kde(many, bandwidth_m=60.0, cell_size_m=25.0, crs=CRS)
     assert coarse.params["method"] == "exact"  # h under 4 cells: binning too coarse
@@ -649,3 +653,142 @@ def test_leicestershire_burglaries_2020():
     clipped = kde(burglaries, res.grid, bandwidth_m=1000.0, clip_to=lad)
     assert np.isnan(clipped.density).any()
     assert 0.95 * len(burglaries) < clipped.mass() < len(burglaries)
+
+
+# ------------------------------------------------------------------------ binning error (#18)
+def _single_point_error(kernel: str, r: float) -> float:
+    """Reference for binning_error_bound: one point per grid, 5 x 5 offsets, plain loops."""
+    from geodemand.engines.density import binned_density, exact_density
+
+    worst = 0.0
+    for tx in np.linspace(0, 0.5, 5):
+        for ty in np.linspace(0, 0.5, 5):
+            side = 2 * (int(math.ceil(r)) + 3)
+            g = Grid(0.0, 0.0, 1.0, side, side, CRS)
+            x = np.array([side / 2 + 0.5 + tx])
+            y = np.array([g.y_max - (side / 2 + 0.5 + ty)])
+            e, _ = exact_density(x, y, np.ones(1), g, r, kernel)
+            b, _ = binned_density(x, y, np.ones(1), g, r, kernel)
+            worst = max(worst, float(np.abs(b - e).max() / e.max()))
+    return worst
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_binning_error_bound_matches_single_point_reference(kernel):
+    from geodemand.engines.density import binning_error_bound
+
+    for r in (5.0, 8.0, 16.0):
+        assert binning_error_bound(kernel, r) == pytest.approx(
+            _single_point_error(kernel, r), rel=1e-9, abs=1e-12
+        )
+
+
+def test_binning_error_bound_values_and_auto_threshold():
+    from geodemand.engines.density import AUTO_MAX_BINNED_ERROR, binning_error_bound
+
+    assert 0.012 < binning_error_bound("quartic", 8.0) < 0.02  # the 1 % seen on real data
+    assert binning_error_bound("quartic", 16.0) <= AUTO_MAX_BINNED_ERROR
+    assert binning_error_bound("quartic", 32.0) < binning_error_bound("quartic", 16.0)
+    for kernel in ("uniform", "gaussian", "epanechnikov"):  # a kink or a jump at the radius
+        assert binning_error_bound(kernel, 32.0) > AUTO_MAX_BINNED_ERROR
+    assert binning_error_bound("uniform", 500.0) > 0.5  # capped at 64 cells, still huge
+    with pytest.raises(InvalidParameterError, match="kernel"):
+        binning_error_bound("box", 8.0)
+    with pytest.raises(InvalidParameterError, match="cells_per_bandwidth"):
+        binning_error_bound("quartic", 0.0)
+
+
+@pytest.fixture(scope="module")
+def stacked_leicestershire():
+    """Real police.uk map points (Leicestershire 2020-01 .. 2020-06), resampled to 200,000
+    incidents: many incidents share one point, as in the real data."""
+    from geodemand.ingest.incidents import read_incidents
+
+    root = Path(geodemand.__file__).resolve().parents[1] / "data" / "incidents"
+    table = read_incidents(sorted((root / "leicestershire").glob("2020-0[1-6]-*.csv.gz")))
+    f = table.frame
+    x, y = f["x"].to_numpy(), f["y"].to_numpy()
+    cx, cy = float(np.median(x)), float(np.median(y))
+    grid = Grid(math.floor(cx - 7_500), math.floor(cy - 7_500), 25.0, 600, 600, CRS)
+    inside = (
+        (x > grid.x_min + 500) & (x < grid.x_max - 500)
+        & (y > grid.y_min + 500) & (y < grid.y_max - 500)
+    )
+    rng = np.random.default_rng(18)
+    pick = rng.choice(np.flatnonzero(inside), 200_000)
+    pts = pd.DataFrame({"x": x[pick], "y": y[pick]})
+    pts.attrs["crs"] = CRS
+    return pts, grid
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("bandwidth", [200.0, 400.0])
+def test_auto_within_half_a_percent_on_stacked_real_points(stacked_leicestershire, kernel,
+                                                            bandwidth):
+    pts, grid = stacked_leicestershire
+    auto = kde(pts, grid, bandwidth_m=bandwidth, kernel=kernel)
+    exact = kde(pts, grid, bandwidth_m=bandwidth, kernel=kernel, method="exact")
+    assert _rel_max(auto.density, exact.density) <= 0.005
+    if auto.params["method"] == "binned":
+        assert kernel == "quartic" and bandwidth == 400.0
+    # the plain binned mode is what auto avoids: off by more than 0.5 % at 8 cells
+    if bandwidth == 200.0:
+        binned = kde(pts, grid, bandwidth_m=bandwidth, kernel=kernel, method="binned")
+        assert _rel_max(binned.density, exact.density) > 0.005
+
+
+# ------------------------------------------------------------------------ partitions (#18)
+@pytest.mark.parametrize("method", ["exact", "binned"])
+@pytest.mark.parametrize("kernel", ["quartic", "uniform"])
+def test_kde_partitioned_equals_one_call(method, kernel):
+    from geodemand.demand.harm import harm_weights
+    from geodemand.engines.density import kde_partitioned
+
+    rng = np.random.default_rng(3)
+    xy = _clustered(30_000, seed=11)
+    types = np.array(["burglary", "robbery", "shoplifting", "anti-social-behaviour"])
+    frame = pd.DataFrame(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "crime_type": types[rng.integers(0, types.size, len(xy))],
+            "occurred": pd.Timestamp("2026-01-01")
+            + pd.to_timedelta(rng.integers(0, 365, len(xy)), unit="D"),
+        }
+    )
+    frame.attrs["crs"] = CRS
+    grid = Grid.for_points(xy[:, 0], xy[:, 1], CRS, 25.0, padding=500.0)
+    common = dict(bandwidth_m=250.0, kernel=kernel, weights=harm_weights(), method=method,
+                  decay="exponential", half_life_days=90.0, reference_date="2026-12-31")
+    whole = kde(frame, grid, **common)
+    cuts = [0, 1, 7_000, 7_001, 19_999, 30_000]  # uneven, with a one-point and an empty part
+    parts = [frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)] + [frame.iloc[:0]]
+    split = kde_partitioned(parts, grid, **common)
+    peak = float(whole.density.max())
+    assert np.max(np.abs(split.density - whole.density)) <= 1e-9 * peak
+    assert split.mass() == pytest.approx(whole.mass(), rel=1e-12)
+    assert split.params["n_points"] == whole.params["n_points"] == 30_000
+    assert split.params["total_weight"] == pytest.approx(whole.params["total_weight"], rel=1e-12)
+    assert split.params["partitions"] == 6
+    assert split.units == whole.units
+    # any map function (here a reversed one) gives the same sum, the parts added in order
+    backwards = kde_partitioned(
+        parts, grid, map_fn=lambda f, xs: list(reversed([f(p) for p in reversed(list(xs))])),
+        **common,
+    )
+    assert np.array_equal(backwards.density, split.density)
+
+
+def test_kde_partitioned_auto_and_errors(pts):
+    from geodemand.engines.density import kde_partitioned
+
+    grid = Grid.for_points(pts[:, 0], pts[:, 1], CRS, 25.0, padding=300.0)
+    halves = [pts[:150], pts[150:]]
+    auto = kde_partitioned(halves, grid, bandwidth_m=200.0, method="auto")
+    assert auto.params["method"] == "exact" and "300 points" in auto.params["method_rule"]
+    with pytest.raises(InvalidParameterError, match="reference_date"):
+        kde_partitioned(halves, grid, bandwidth_m=200.0, decay="inverse")
+    with pytest.raises(InvalidParameterError, match="shared Grid"):
+        kde_partitioned(halves, None, bandwidth_m=200.0)
+    with pytest.raises(InvalidParameterError, match="no partitions"):
+        kde_partitioned([], grid, bandwidth_m=200.0)

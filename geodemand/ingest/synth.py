@@ -60,6 +60,7 @@ so the same arguments give the same incidents and byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -1234,3 +1235,320 @@ def demo_history_path(
     target = bundled if writable else cached
     announce(f"demo history: generating {target} (two years of synthetic West Midlands incidents)")
     return write_synthetic(demo_history(), target)
+
+
+# ---------------------------------------------------------------------------- national set
+#: Forces of the default synthetic national set (England and Wales have 43 territorial forces).
+NATIONAL_FORCES = 44
+#: Slot spacing of the national layout (metres): force copies sit on a 6-column grid of
+#: 100 km squares in EPSG:27700, rotated by at most :data:`NATIONAL_MAX_ROTATION_DEG`.
+NATIONAL_SLOT_M = 100_000.0
+NATIONAL_ORIGIN = (120_000.0, 150_000.0)
+NATIONAL_COLUMNS = 6
+NATIONAL_MAX_ROTATION_DEG = 20.0
+#: Volume factors of the copies of one template: evenly spread over this range (times the
+#: template's real monthly volume), in a seeded order.
+NATIONAL_VOLUME_RANGE = (0.7, 1.8)
+
+
+@dataclass(frozen=True)
+class NationalTemplate:
+    """A real force whose places and boundaries the synthetic national forces copy.
+
+    ``calibration`` and ``boundaries`` are paths relative to the bundled ``data/`` folder;
+    ``months`` is the number of calendar months the calibration incidents cover (their
+    volume per month sets the copies' volume).
+    """
+
+    name: str
+    calibration: str
+    boundaries: str
+    months: int
+
+
+NATIONAL_TEMPLATES: tuple[NationalTemplate, ...] = (
+    NationalTemplate(
+        "west-midlands",
+        "incidents/west-midlands/2018-06-west-midlands-api.csv.gz",
+        "boundaries/west-midlands",
+        1,
+    ),
+    NationalTemplate(
+        "leicestershire", "incidents/leicestershire", "boundaries/leicestershire", 24
+    ),
+)
+
+
+def national_force_seed(seed: int, index: int) -> int:
+    """The generator seed of force ``index`` (0-based) of a national set made with ``seed``."""
+    state = np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def _quietly():
+    """A context in which announcements are silenced (the previous level is restored)."""
+    import contextlib
+
+    from geodemand import _announce
+
+    @contextlib.contextmanager
+    def ctx():
+        old = _announce._HANDLER.level
+        _announce.quiet(True)
+        try:
+            yield
+        finally:
+            _announce._HANDLER.setLevel(old)
+
+    return ctx()
+
+
+@functools.lru_cache(maxsize=4)
+def _template_calibration(template: NationalTemplate) -> Calibration:
+    """The template's calibration (clipped to and labelled with its own boundaries), cached."""
+    with _quietly():
+        return load_calibration(
+            DATA_DIR / template.calibration, DATA_DIR / template.boundaries
+        )
+
+
+def _rotate_shift(x, y, centre, angle_deg, target):
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    dx, dy = x - centre[0], y - centre[1]
+    return target[0] + c * dx - s * dy, target[1] + s * dx + c * dy
+
+
+@functools.lru_cache(maxsize=4)
+def _template_layers(template: NationalTemplate, crs: str) -> tuple:
+    """The template's (role, GeoDataFrame in ``crs``) layers and the centre of its LPUs."""
+    import geopandas as gpd
+
+    layers = []
+    for role in ("lpus", "neighbourhoods"):
+        path = DATA_DIR / template.boundaries / f"{role}.geojson"
+        if not path.is_file():
+            continue
+        gdf = gpd.read_file(path).to_crs(crs)
+        keep = ["lpu"] if role == "lpus" else ["neighbourhood", "lpu"]
+        layers.append((role, gdf[[c for c in keep if c in gdf.columns] + ["geometry"]]))
+    b = layers[0][1].total_bounds
+    return tuple(layers), ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+
+
+def _force_boundaries(template: NationalTemplate, crs: str, angle, target, prefix):
+    """The template's LPU and neighbourhood layers moved like the force's places (EPSG:4326)."""
+    import shapely
+
+    layers, centre = _template_layers(template, crs)
+    out = {}
+    for role, gdf in layers:
+        moved = gdf.copy()
+        moved["lpu"] = prefix + moved["lpu"].astype(str)
+        moved["geometry"] = moved.geometry.rotate(
+            angle, origin=shapely.Point(centre)
+        ).translate(target[0] - centre[0], target[1] - centre[1])
+        out[role] = moved.to_crs("EPSG:4326")
+    return out
+
+
+def _write_geojson(gdf, path: Path) -> Path:
+    return write_with(
+        path,
+        lambda tmp: gdf.to_file(tmp, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=7),
+    )
+
+
+def national_plan(forces: int = NATIONAL_FORCES, *, scale: float = 1.0, seed: int = 0,
+                  years: int = 2) -> list[dict]:
+    """Name, template, seed, rotation, position and incident count of each synthetic force.
+
+    Force ``i`` (0-based) copies template ``i mod 2`` (West Midlands, Leicestershire),
+    rotated by a seeded angle in ±:data:`NATIONAL_MAX_ROTATION_DEG` about its centre and
+    moved to slot ``i`` of the national grid. Its incident count is its template's real
+    monthly volume x ``12 * years`` months x a volume factor (the copies of a template get
+    factors spread evenly over :data:`NATIONAL_VOLUME_RANGE`, in a seeded order) x
+    ``scale``, at least 1.
+    """
+    if isinstance(forces, bool) or int(forces) != forces or not 1 <= forces <= 99:
+        raise InvalidParameterError(f"forces: expected a whole number 1 .. 99, got {forces!r}")
+    scale = _check_positive(scale, "scale")
+    seed = _check_seed(seed)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2026]))
+    angles = rng.uniform(-NATIONAL_MAX_ROTATION_DEG, NATIONAL_MAX_ROTATION_DEG, forces)
+    n_templates = len(NATIONAL_TEMPLATES)
+    factors = np.empty(forces)
+    for t in range(n_templates):
+        idx = np.arange(t, forces, n_templates)
+        if idx.size:
+            spread = np.linspace(*NATIONAL_VOLUME_RANGE, idx.size) if idx.size > 1 else [1.0]
+            factors[idx] = rng.permutation(np.asarray(spread, dtype=np.float64))
+    plan = []
+    for i in range(int(forces)):
+        col, row = i % NATIONAL_COLUMNS, i // NATIONAL_COLUMNS
+        plan.append(
+            {
+                "index": i,
+                "name": f"Synthetic Force {i + 1:02d}",
+                "code": f"S{i + 1:02d}",
+                "template": NATIONAL_TEMPLATES[i % n_templates].name,
+                "seed": national_force_seed(seed, i),
+                "rotation_deg": round(float(angles[i]), 6),
+                "centre": [
+                    NATIONAL_ORIGIN[0] + col * NATIONAL_SLOT_M,
+                    NATIONAL_ORIGIN[1] + row * NATIONAL_SLOT_M,
+                ],
+                "volume_factor": round(float(factors[i]), 6),
+                "scale": scale,
+                "years": int(years),
+            }
+        )
+    return plan
+
+
+def synthetic_national(
+    root: str | os.PathLike[str],
+    *,
+    forces: int = NATIONAL_FORCES,
+    scale: float = 1.0,
+    seed: int = 0,
+    years: int = 2,
+    end: Any = None,
+) -> dict:
+    """Write a synthetic national incident set as a partitioned dataset (force, month).
+
+    Each force is a rotated and moved copy of a bundled real force (see
+    :func:`national_plan`): its places are the template's real police.uk map points moved
+    with it (``location_key`` re-made from the moved point, ``pt:<lon>,<lat>``), its LPUs and
+    neighbourhoods are the template's polygons moved the same way (LPU names prefixed with
+    the force code, e.g. ``"S07 Coventry"``) and written to ``<root>/boundaries/<slug>/``,
+    and its incidents are drawn by :func:`synthetic_incidents` with the force's own seed,
+    calibrated on the moved template. Forces are generated and written one at a time, so
+    memory is bounded by the largest force. Every file and ``dataset.json`` is labelled
+    synthetic; see :mod:`geodemand.ingest.partition` for the layout.
+
+    Parameters
+    ----------
+    root : path
+        Dataset root; must not already hold a dataset.
+    forces : int
+        Number of forces (1 .. 99; default 44, about 21.8 million incidents over two years).
+    scale : float
+        Multiplies every force's incident count (e.g. 0.005 for a small test set).
+    seed : int
+        Seed of the whole set (each force's seed is derived from it and its index).
+    years : int
+        Length of the period in calendar years, ending on ``end``.
+    end : date-like, optional
+        Last day (default :data:`DEFAULT_END_DATE`).
+
+    Returns
+    -------
+    dict
+        The dataset description written to ``dataset.json``.
+    """
+    from dataclasses import replace
+
+    from pyproj import Transformer
+
+    from geodemand.ingest.partition import (
+        DATASET_FILE,
+        boundaries_dir,
+        force_slug,
+        write_partitions,
+    )
+
+    root = Path(root)
+    if (root / DATASET_FILE).exists():
+        raise InvalidParameterError(
+            f"{root}: already holds a dataset ({DATASET_FILE}); choose an empty folder"
+        )
+    plan = national_plan(forces, scale=scale, seed=seed, years=years)
+    first, last, _ = _period(None, end, years)
+    templates = {t.name: t for t in NATIONAL_TEMPLATES}
+    to_lonlat = None
+    total = 0
+    for f in plan:
+        template = templates[f["template"]]
+        base = _template_calibration(template)
+        crs = base.crs
+        if to_lonlat is None:
+            to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        centre = _template_layers(template, crs)[1]
+        slug = force_slug(f["name"])
+        layers = _force_boundaries(
+            template, crs, f["rotation_deg"], tuple(f["centre"]), f["code"] + " "
+        )
+        bdir = boundaries_dir(root, slug)
+        for role, gdf in layers.items():
+            _write_geojson(gdf, bdir / f"{role}.geojson")
+        px, py = _rotate_shift(base.place_x, base.place_y, centre, f["rotation_deg"], f["centre"])
+        lon, lat = to_lonlat.transform(px, py)
+        keys = np.char.add(
+            np.char.add("pt:", np.char.mod("%.6f", lon)), np.char.add(",", np.char.mod("%.6f", lat))
+        ).astype(object)
+        cal_rows = pd.DataFrame(
+            {
+                "crime_type": np.asarray(base.types, dtype=object)[base.row_type],
+                "x": px[base.row_place],
+                "y": py[base.row_place],
+                "location_key": keys[base.row_place],
+            }
+        )
+        cal_rows.attrs["crs"] = crs
+        with _quietly():
+            cal = load_calibration(cal_rows, bdir)
+        cal = replace(
+            cal,
+            boundaries=f"<dataset root>/boundaries/{slug}",
+            source={
+                **base.source,
+                "path": f"{template.calibration} (rotated {f['rotation_deg']:.2f} deg, moved to "
+                f"{f['centre'][0]:.0f},{f['centre'][1]:.0f})",
+            },
+        )
+        n = max(1, round(f["scale"] * base.n_incidents / template.months * 12 * years
+                         * f["volume_factor"]))
+        with _quietly():
+            table = synthetic_incidents(n, seed=f["seed"], calibration=cal, end=last, years=years)
+        info = {
+            **{k: f[k] for k in ("code", "template", "seed", "rotation_deg", "centre",
+                                  "volume_factor")},
+            "n": n,
+            "lpus": int(len(layers["lpus"])),
+            "offspring": table.params["offspring"],
+            "calibration_clipped": cal.n_clipped,
+        }
+        with _quietly():
+            write_partitions(
+                table.frame,
+                root,
+                crs=crs,
+                synthetic=True,
+                force=f["name"],
+                write_file=lambda part, path, t=table: write_synthetic(
+                    replace(t, frame=part), path
+                ),
+                force_info={f["name"]: info},
+                extra_meta={
+                    "synthetic": True,
+                    "generator": {
+                        "function": "geodemand.ingest.synth.synthetic_national",
+                        "generator_version": GENERATOR_VERSION,
+                        "forces": len(plan),
+                        "scale": plan[0]["scale"],
+                        "seed": seed,
+                        "start": f"{first:%Y-%m-%d}",
+                        "end": f"{last:%Y-%m-%d}",
+                        "templates": [t.name for t in NATIONAL_TEMPLATES],
+                        "label": "SYNTHETIC: rotated and moved copies of real forces' places "
+                        "and boundaries; not real incidents",
+                    },
+                },
+            )
+        total += n
+        announce(f"synthetic national set: {f['name']} ({template.name} copy), {n:,} incidents")
+    from geodemand.ingest.partition import open_dataset
+
+    announce(f"synthetic national set: {len(plan)} forces, {total:,} incidents in {root}")
+    return open_dataset(root).meta

@@ -33,10 +33,34 @@ from geodemand.cli.options import options, parse_pairs
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Write accepted incidents here (.parquet GeoParquet or .csv); rejects.csv is "
-    "written next to it.",
+    "written next to it. With --partition-by: the dataset folder.",
+)
+@click.option(
+    "--partition-by",
+    "partition_by",
+    type=click.Choice(["force,month"]),
+    default=None,
+    help="Write a partitioned dataset into the folder --out: one GeoParquet file per force "
+    "and month (incidents/force=<slug>/month=<YYYY-MM>/part-0.parquet), the force's "
+    "boundaries (--lpu-boundaries, --neighbourhood-boundaries, GeoJSON) in "
+    "boundaries/<slug>/, rejects.csv and dataset.json. Months already there and not in "
+    "this input are kept.",
+)
+@click.option(
+    "--force",
+    "force_name",
+    default=None,
+    help="With --partition-by: the force of every incident (e.g. 'Leicestershire Police'). "
+    "Default: from the force column.",
+)
+@click.option(
+    "--force-column",
+    default=None,
+    help="With --partition-by: column naming each incident's force (default: the first of "
+    "force, raw_force, raw_falls_within, raw_reported_by).",
 )
 def command(
     incidents,
@@ -51,6 +75,9 @@ def command(
     crime_type_map,
     force_only,
     out,
+    partition_by,
+    force_name,
+    force_column,
 ):
     """Read incident files, print the accounting table and optionally write the result.
 
@@ -94,7 +121,47 @@ def command(
             f"\ndata window: {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d} "
             f"(date precision: {table.date_precision}); CRS {table.crs}"
         )
-    if out:
+    if partition_by:
+        _write_partitioned(table, out, force_name, force_column, lpu_boundaries,
+                           neighbourhood_boundaries)
+    elif force_name or force_column:
+        raise click.UsageError("--force and --force-column go with --partition-by force,month")
+    elif out:
         path = write_incidents(table, out)
         rejects = write_rejects(table, Path(out).with_name("rejects.csv"))
         click.echo(f"wrote {path} and {rejects}")
+
+
+def _write_partitioned(table, out, force_name, force_column, lpu_boundaries, nb_boundaries):
+    """``--partition-by force,month``: partitions, boundaries, rejects and dataset.json."""
+    from geodemand.errors import InvalidParameterError
+    from geodemand.ingest.partition import write_boundaries, write_partitions
+    from geodemand.ingest.write import write_rejects
+
+    if not out:
+        raise InvalidParameterError("--partition-by needs --out FOLDER (the dataset root)")
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise InvalidParameterError(f"{root}: --partition-by writes a folder; this is a file")
+    if force_name and force_column:
+        raise InvalidParameterError("give either --force or --force-column, not both")
+    written = write_partitions(
+        table.frame, root, crs=table.crs, synthetic=table.synthetic, force=force_name,
+        force_column=force_column,
+    )
+    if lpu_boundaries:
+        if len(written) != 1:
+            raise InvalidParameterError(
+                f"--lpu-boundaries: the input holds {len(written)} forces; copy each force's "
+                "boundaries to <root>/boundaries/<slug>/lpus.geojson or ingest one force at a "
+                "time"
+            )
+        (slug,) = written
+        write_boundaries(root, slug, lpu_boundaries, nb_boundaries)
+    rejects = write_rejects(table, root / "rejects.csv")
+    for slug, months in written.items():
+        click.echo(
+            f"wrote {sum(months.values()):,} incidents of force {slug} in {len(months)} month "
+            f"partition(s) under {root / 'incidents' / f'force={slug}'}"
+        )
+    click.echo(f"wrote {root / 'dataset.json'} and {rejects}")

@@ -44,7 +44,7 @@ def _top_share(keys: pd.Series, share: float = 0.05) -> float:
 
 
 @click.command("synth")
-@click.argument("n", type=IncidentCount())
+@click.argument("n", type=IncidentCount(), required=False)
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
@@ -92,6 +92,25 @@ def _top_share(keys: pd.Series, share: float = 0.05) -> float:
     "nothing is written.",
 )
 @click.option(
+    "--national",
+    is_flag=True,
+    help="Write a synthetic national set (rotated and moved copies of the bundled West "
+    "Midlands and Leicestershire forces) as a partitioned dataset into the folder --out; N, "
+    "if given, is the total number of incidents (default about 21.8 million for 44 forces).",
+)
+@click.option(
+    "--forces",
+    type=click.IntRange(1, 99),
+    default=None,
+    help="--national: number of forces (default 44).",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="--national: multiplies every force's incident count (default 1).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["parquet", "csv"]),
@@ -99,15 +118,30 @@ def _top_share(keys: pd.Series, share: float = 0.05) -> float:
     help="Output format (default: from the --out suffix).",
 )
 @click.pass_context
-def command(ctx, n, seed, end, years, start, calibration, boundaries, no_near_repeat, out, fmt):
+def command(
+    ctx, n, seed, end, years, start, calibration, boundaries, no_near_repeat, national, forces,
+    scale, out, fmt,
+):
     """Generate N synthetic incidents (e.g. 600k, 10M) calibrated on real data.
 
     Places are the calibration file's real map points drawn with their real frequencies per
     crime type; times follow documented hour and weekday profiles per type; burglary,
     vehicle crime and robbery get near-repeat contagion. Every row is labelled synthetic.
+
+    With --national: a partitioned national set (force, month) in the folder --out, for
+    'geodemand national'.
     """
     from geodemand.errors import InvalidParameterError
     from geodemand.ingest.synth import load_calibration, synthetic_incidents, write_synthetic
+
+    if national:
+        _national(ctx, n, seed, end, years, start, calibration, boundaries, no_near_repeat,
+                  forces, scale, out, fmt)
+        return
+    if forces is not None or scale is not None:
+        raise InvalidParameterError("--forces and --scale are options of --national")
+    if n is None:
+        raise InvalidParameterError("N: give the number of incidents (e.g. 600k), or --national")
 
     if (
         start is not None
@@ -168,3 +202,57 @@ def command(ctx, n, seed, end, years, start, calibration, boundaries, no_near_re
         )
     else:
         click.echo("\nno --out given: nothing written")
+
+
+def _national(ctx, n, seed, end, years, start, calibration, boundaries, no_near_repeat, forces,
+              scale, out, fmt) -> None:
+    """``synth --national``: the partitioned synthetic national set."""
+    import resource
+
+    from geodemand.errors import InvalidParameterError
+    from geodemand.ingest.synth import NATIONAL_FORCES, national_plan, synthetic_national
+
+    unused = {
+        "--start": start, "--calibration": calibration, "--boundaries": boundaries,
+        "--no-near-repeat": no_near_repeat or None, "--format": fmt,
+    }
+    given = [k for k, v in unused.items() if v is not None]
+    if given:
+        raise InvalidParameterError(f"--national does not take {', '.join(given)}")
+    if not out:
+        raise InvalidParameterError("--national needs --out FOLDER (the dataset root)")
+    forces = forces or NATIONAL_FORCES
+    if n is not None:
+        if scale is not None:
+            raise InvalidParameterError("give either N (the total) or --scale, not both")
+        plan = national_plan(forces, scale=1.0, seed=seed, years=years)
+        base = _national_total(plan, years)
+        scale = n / base
+    t0 = time.perf_counter()
+    meta = synthetic_national(
+        out, forces=forces, scale=scale or 1.0, seed=seed, years=years, end=end
+    )
+    seconds = time.perf_counter() - t0
+    rows = sum(f["rows"] for f in meta["forces"].values())
+    parts = sum(len(f["months"]) for f in meta["forces"].values())
+    size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file()) / 1e6
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    click.echo(
+        f"synthetic national set: {len(meta['forces'])} forces, {rows:,} incidents, "
+        f"{meta['generator']['start']} to {meta['generator']['end']}, {parts:,} force-month "
+        f"partitions, {size:,.0f} MB in {out}; {seconds:.1f} s, peak memory {peak:,.0f} MB. "
+        "Every file is labelled synthetic."
+    )
+
+
+def _national_total(plan: list[dict], years: int) -> int:
+    """Incidents of a national plan at scale 1 (the templates' calibration volumes)."""
+    from geodemand.ingest import synth
+
+    templates = {t.name: t for t in synth.NATIONAL_TEMPLATES}
+    total = 0
+    for f in plan:
+        t = templates[f["template"]]
+        cal = synth._template_calibration(t)
+        total += max(1, round(cal.n_incidents / t.months * 12 * years * f["volume_factor"]))
+    return total
