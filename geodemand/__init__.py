@@ -54,6 +54,10 @@ _EXPORTS = {
     "Areas": "geodemand.ingest.areas",
     "write_incidents": "geodemand.ingest.write",
     "synthetic_incidents": "geodemand.ingest.synth",
+    "synthetic_national": "geodemand.ingest.synth",
+    "write_partitions": "geodemand.ingest.partition",
+    "open_dataset": "geodemand.ingest.partition",
+    "PartitionedDataset": "geodemand.ingest.partition",
     # demand
     "prepare_demand": "geodemand.demand.demand",
     "Demand": "geodemand.demand.demand",
@@ -67,6 +71,8 @@ _EXPORTS = {
     # engines
     "kde": "geodemand.engines.density",
     "KDEResult": "geodemand.engines.density",
+    "kde_partitioned": "geodemand.engines.density",
+    "points_xy": "geodemand.engines.points",
     "gistar": "geodemand.engines.hotspots",
     "gistar_areas": "geodemand.engines.hotspots",
     "GiStarResult": "geodemand.engines.hotspots",
@@ -98,10 +104,16 @@ _EXPORTS = {
     "BacktestResult": "geodemand.evaluate.backtesting",
     "intervention_effect": "geodemand.evaluate.intervention",
     "InterventionResult": "geodemand.evaluate.intervention",
-    "ytd_vs_milestones": "geodemand.evaluate.intervention",
+    "ytd_vs_milestones": "geodemand.evaluate.performance",
+    "Register": "geodemand.evaluate.register",
+    "review_plans": "geodemand.evaluate.reviews",
+    "equity_audit": "geodemand.evaluate.equity",
+    "EquityAudit": "geodemand.evaluate.equity",
     # outputs
     "write_raster": "geodemand.outputs.raster",
     "write_patrol_areas": "geodemand.outputs.vector",
+    "write_geopackage": "geodemand.outputs.vector",
+    "write_control_plans": "geodemand.outputs.control_plans",
     "MapLayers": "geodemand.outputs.maps.layers",
     "hotspot_map": "geodemand.outputs.maps.web",
     "save_map": "geodemand.outputs.maps.web",
@@ -111,6 +123,8 @@ _EXPORTS = {
     "run_weekly": "geodemand.jobs.weekly",
     "WeeklyConfig": "geodemand.jobs.config",
     "WeeklyResult": "geodemand.jobs.weekly",
+    "run_national": "geodemand.jobs.national",
+    "NationalResult": "geodemand.jobs.national",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

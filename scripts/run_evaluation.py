@@ -1,83 +1,114 @@
-"""Reproduce the backtest tables of docs/evaluation.md on the bundled and shared real data.
+"""Regenerate the results of docs/evaluation.md: rolling backtests on the bundled real data.
 
 Usage (from the repository root)::
 
-    python scripts/run_evaluation.py --out evaluation_out [--only leics-all|leics-burglary|chicago]
+    python scripts/run_evaluation.py [--only leics-victim|leics-burglary|chicago] [--out DIR]
 
-Each run is the same as one ``geodemand evaluate`` command (printed before it runs) and writes
-``<name>_summary.csv``, ``<name>_folds.csv``, ``<name>.md`` and ``<name>_hit_rate.png`` into
-``--out``.
+Each run is the same as one ``geodemand evaluate`` command (printed in the document). The
+results replace the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in
+``docs/evaluation.md``; the CSVs (summary, folds, per LPU, places) and the hit-rate plot are
+written into ``--out`` (default ``evaluation_out/``, not committed). Runs are deterministic.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-LEICS_INCIDENTS = ROOT / "data" / "incidents" / "leicestershire"
+DOC = ROOT / "docs" / "evaluation.md"
+LEICS = ROOT / "data" / "incidents" / "leicestershire"
 LEICS_LPUS = ROOT / "data" / "boundaries" / "leicestershire" / "lpus.geojson"
-CHICAGO = SHARED / "incidents" / "chicago"
-CHICAGO_MAP = {"date": "date", "lon": "longitude", "lat": "latitude",
-               "crime_type_value": "violence-and-sexual-offences"}
+CHICAGO = ROOT / "tests" / "data" / "incidents" / "chicago"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 RUNS = {
-    "leics-all": {
-        "paths": [LEICS_INCIDENTS], "lpus": LEICS_LPUS, "mapping": None,
-        "exclude": ["anti-social-behaviour"], "only": None, "period": "month", "folds": 12,
+    "leics-victim": {
+        "title": "Leicestershire, victim crime and anti-social behaviour (the default demand)",
+        "incidents": [LEICS], "lpus": LEICS_LPUS, "mapping": None, "crime_types": None,
+        "period": "month", "folds": 12, "cell_size_m": 250.0, "bandwidths": (250.0, 500.0,
+                                                                             1000.0),
     },
     "leics-burglary": {
-        "paths": [LEICS_INCIDENTS], "lpus": LEICS_LPUS, "mapping": None,
-        "exclude": None, "only": ["burglary"], "period": "month", "folds": 12,
+        "title": "Leicestershire, burglary only",
+        "incidents": [LEICS], "lpus": LEICS_LPUS, "mapping": None, "crime_types": ["burglary"],
+        "period": "month", "folds": 12, "cell_size_m": 250.0, "bandwidths": (250.0, 500.0,
+                                                                             1000.0),
     },
     "chicago": {
-        "paths": [CHICAGO / "chicago_aggravated_assaults.csv.gz"],
-        "lpus": CHICAGO / "chicago_police_districts.geojson", "mapping": CHICAGO_MAP,
-        "exclude": None, "only": None, "period": "week", "folds": 26,
+        "title": "Chicago, aggravated assaults (weekly folds)",
+        "incidents": [CHICAGO / "chicago_aggravated_assaults.csv.gz"],
+        "lpus": CHICAGO / "chicago_police_districts.geojson",
+        "mapping": {"date": "date", "lon": "longitude", "lat": "latitude",
+                    "crime_type_value": "violence-and-sexual-offences"},
+        "crime_types": None, "period": "week", "folds": 26, "cell_size_m": 250.0,
+        "bandwidths": (250.0, 500.0, 1000.0),
     },
 }
 
 
-def command_line(name: str, spec: dict, out: Path) -> str:
+def command_line(spec: dict) -> str:
     """The equivalent ``geodemand evaluate`` command."""
-    parts = ["geodemand evaluate", *(os.path.relpath(p, ROOT) for p in spec["paths"])]
+    parts = ["geodemand evaluate"]
+    for p in spec["incidents"]:
+        parts += ["--incidents", os.path.relpath(p, ROOT)]
     parts += ["--lpu-boundaries", os.path.relpath(spec["lpus"], ROOT)]
     for k, v in (spec["mapping"] or {}).items():
         parts += ["--map", f"{k}={v}"]
-    for t in spec["only"] or []:
+    for t in spec["crime_types"] or []:
         parts += ["--crime-type", t]
-    for t in spec["exclude"] or []:
-        parts += ["--exclude-type", t]
-    parts += ["--period", spec["period"], "--folds", str(spec["folds"]), "--out", str(out),
-              "--stem", name]
+    parts += ["--fold-period", spec["period"], "--folds", str(spec["folds"]),
+              "--cell-size-m", f"{spec['cell_size_m']:g}"]
+    for h in spec["bandwidths"]:
+        parts += ["--kde-bandwidth-m", f"{h:g}"]
     return " ".join(parts)
 
 
-def run(name: str, spec: dict, out: Path) -> None:
+def run(name: str, spec: dict, out: Path) -> str:
+    """Run one backtest through the same code path as ``geodemand evaluate``; return its
+    Markdown section."""
+    from geodemand.cli.options import prepare, weekly_config
     from geodemand.evaluate.backtesting import backtest
-    from geodemand.ingest.areas import assign_areas, read_areas
-    from geodemand.ingest.incidents import read_incidents
 
-    print(f"\n## {name}\n(from the repository root:)\n"
-          f"{command_line(name, spec, out)}\n", flush=True)
     t0 = time.perf_counter()
-    table = read_incidents([str(p) for p in spec["paths"]], mapping=spec["mapping"])
-    lpus = read_areas(spec["lpus"], crs=table.crs)
-    frame = assign_areas(table, lpus).frame
-    if spec["only"]:
-        frame = frame[frame["crime_type"].isin(spec["only"])]
-    if spec["exclude"]:
-        frame = frame[~frame["crime_type"].isin(spec["exclude"])]
-    result = backtest(frame, study_area=lpus, period=spec["period"], n_folds=spec["folds"])
-    paths = result.write(out, name)
-    print(result.to_markdown())
-    print(f"{len(frame):,} incidents; {time.perf_counter() - t0:.0f} s; wrote "
-          + ", ".join(p.name for p in paths.values()), flush=True)
+    params = {"incidents": tuple(str(p) for p in spec["incidents"]),
+              "lpu_boundaries": str(spec["lpus"]),
+              "crime_types": tuple(spec["crime_types"] or ()),
+              "cell_size_m": spec["cell_size_m"]}
+    cfg = weekly_config(params)
+    _, areas, demand = prepare(cfg, spec["mapping"], whole_history=True)
+    result = backtest(demand, areas=areas, cell_size_m=spec["cell_size_m"],
+                      period=spec["period"], n_folds=spec["folds"],
+                      bandwidths_m=spec["bandwidths"], seed=cfg.seed)
+    result.write(out, name)
+    seconds = time.perf_counter() - t0
+    print(f"{name}: {seconds:.0f} s", file=sys.stderr)
+    return "\n".join([
+        f"### {spec['title']}",
+        "",
+        "```sh",
+        command_line(spec),
+        "```",
+        "",
+        result.to_markdown(digits=2),
+        "",
+        f"(Run time {seconds:.0f} s on 2 cores.)",
+    ])
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """Replace the text between the markers of run ``name`` (added before the end marker of
+    the results when missing)."""
+    start, end = f"<!-- result:{name}:start -->", f"<!-- result:{name}:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        return f"{head}{start}\n{body}\n{end}{tail}"
+    head, tail = text.split(END, 1)
+    return f"{head}{start}\n{body}\n{end}\n\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "evaluation_out")
     parser.add_argument("--only", choices=sorted(RUNS), action="append")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="geodemand: %(message)s", stream=sys.stderr)
-    for name in args.only or list(RUNS):
-        run(name, RUNS[name], args.out)
+    import geodemand as gd
+
+    gd.quiet()
+    names = args.only or list(RUNS)
+    text = DOC.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{DOC}: the markers {START} and {END} are missing")
+    for name in names:
+        spec = RUNS[name]
+        missing = [p for p in [*spec["incidents"], spec["lpus"]] if not Path(p).exists()]
+        if missing:
+            print(f"{name}: skipped, {missing[0]} not found", file=sys.stderr)
+            continue
+        text = replace_section(text, name, run(name, spec, args.out))
+        DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC}", file=sys.stderr)
     return 0
 
 

@@ -554,9 +554,9 @@ def test_bad_points():
     with pytest.raises(InvalidParameterError, match=r"\(n, 2\)"):
         kde(np.zeros((3, 3)), bandwidth_m=100.0, crs=CRS)
     with pytest.raises(InvalidParameterError, match="'x' and 'y'"):
-        kde(pd.DataFrame({"lon": [1.0], "lat": [2.0]}), bandwidth_m=100.0, crs=CRS)
-    with pytest.raises(InvalidParameterError, match="projected"):
-        kde(np.array([[-1.1, 52.6], [-1.2, 52.7]]), bandwidth_m=100.0, crs="EPSG:4326")
+        kde(pd.DataFrame({"east": [1.0], "north": [2.0]}), bandwidth_m=100.0, crs=CRS)
+    with pytest.raises(InvalidParameterError, match="look like projected metres"):
+        kde(np.array([[X0, Y0], [X0 + 5, Y0]]), bandwidth_m=100.0, crs="EPSG:4326")
     with pytest.raises(InvalidParameterError, match="crs"):
         kde(np.array([[X0, Y0], [X0 + 1, Y0]]), bandwidth_m=100.0)
     grid = Grid.from_bounds((X0, Y0, X0 + 1000, Y0 + 1000), 50.0, CRS)
@@ -792,3 +792,33 @@ def test_kde_partitioned_auto_and_errors(pts):
         kde_partitioned(halves, None, bandwidth_m=200.0)
     with pytest.raises(InvalidParameterError, match="no partitions"):
         kde_partitioned([], grid, bandwidth_m=200.0)
+
+
+def test_lon_lat_points_are_projected_and_announced(caplog):
+    """A GeoDataFrame in EPSG:4326, a lon/lat DataFrame and an (n, 2) degree array give the
+    surface of the same points projected by hand (EPSG:27700 chosen for Great Britain)."""
+    import logging
+
+    import geopandas as gpd
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(5)
+    lon = rng.normal(-1.13, 0.004, 300)
+    lat = rng.normal(52.63, 0.003, 300)
+    x, y = Transformer.from_crs("EPSG:4326", CRS, always_xy=True).transform(lon, lat)
+    reference = kde(np.column_stack([x, y]), bandwidth_m=200.0, cell_size_m=50.0, crs=CRS,
+                    method="exact")
+    gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    with caplog.at_level(logging.INFO, logger="geodemand"):
+        from_gdf = kde(gdf, bandwidth_m=200.0, cell_size_m=50.0, method="exact")
+    assert "EPSG:27700" in caplog.text  # the projection is announced
+    from_frame = kde(pd.DataFrame({"lon": lon, "lat": lat}), bandwidth_m=200.0,
+                     cell_size_m=50.0, method="exact")
+    from_array = kde(np.column_stack([lon, lat]), bandwidth_m=200.0, cell_size_m=50.0,
+                     crs="EPSG:4326", method="exact")
+    for result in (from_gdf, from_frame, from_array):
+        assert result.grid.crs == CRS and result.grid == reference.grid
+        np.testing.assert_allclose(result.density, reference.density, rtol=0, atol=1e-9)
+    # into a given grid's CRS
+    on_grid = kde(gdf, reference.grid, bandwidth_m=200.0, method="exact")
+    np.testing.assert_allclose(on_grid.density, reference.density, rtol=0, atol=1e-9)

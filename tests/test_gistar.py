@@ -586,3 +586,31 @@ def test_bad_values_raise():
         gistar(np.zeros((6, 6)), grid=grid)
     with pytest.raises(InvalidParameterError, match="under one cell"):
         gistar(clustered((5, 5)), grid=grid, distance_m=50.0)
+
+
+def test_gistar_takes_the_points_kde_takes():
+    """A GeoDataFrame of points (lon/lat or metres) with cell_size_m gives the Gi* of the
+    counts binned by hand on the same grid."""
+    import geopandas as gpd
+    from pyproj import Transformer
+
+    from geodemand import Grid, gistar
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(451_000, 150, 400), rng.uniform(449_000, 453_000, 400)])
+    y = np.concatenate([rng.normal(302_000, 150, 400), rng.uniform(300_000, 304_000, 400)])
+    grid = Grid.for_points(x, y, "EPSG:27700", 250.0)
+    by_hand = gistar(grid.bin_counts(x, y), grid=grid)
+    metres = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:27700")
+    from_points = gistar(metres, cell_size_m=250.0)
+    assert from_points.grid == grid
+    np.testing.assert_array_equal(from_points.z, by_hand.z)
+    np.testing.assert_array_equal(from_points.bin, by_hand.bin)
+    lon, lat = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True).transform(x, y)
+    degrees = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    on_grid = gistar(degrees, grid=grid)  # projected into the grid's CRS
+    np.testing.assert_array_equal(on_grid.values, by_hand.values)
+    with pytest.raises(InvalidParameterError, match="either grid or cell_size_m"):
+        gistar(metres, grid=grid, cell_size_m=250.0)
+    with pytest.raises(InvalidParameterError, match="only to points"):
+        gistar(grid.bin_counts(x, y), cell_size_m=250.0)

@@ -63,7 +63,8 @@ def reference(dataset, tmp_path_factory) -> dict[str, Path]:
         ]
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 0, res.output
-        (bundle,) = [p for p in (out / slug).iterdir() if not p.name.startswith(".")]
+        (bundle,) = [p for p in (out / slug).iterdir()
+                     if p.is_dir() and not p.name.startswith(".")]
         bundles[slug] = bundle
     return bundles
 

@@ -113,6 +113,7 @@ from geodemand._display import (
     text_summary,
 )
 from geodemand._kernels import kde as _k
+from geodemand.engines.points import points_xy
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
 
@@ -254,51 +255,6 @@ class KDEResult:
 
 
 # ---------------------------------------------------------------------------- inputs
-def _points_xy(points: Any, crs: str | None) -> tuple[np.ndarray, np.ndarray, Any, str | None]:
-    """Coordinates (metres), the frame they came from (or None) and the CRS."""
-    frame = getattr(points, "frame", None)
-    if isinstance(frame, pd.DataFrame):
-        table_crs = getattr(points, "crs", None)
-        points = frame
-        if crs is None and table_crs is not None:
-            crs = str(table_crs)
-    if isinstance(points, pd.DataFrame):
-        if crs is None:
-            crs = points.attrs.get("crs")
-        if crs is None and getattr(points, "crs", None) is not None:  # GeoDataFrame
-            crs = points.crs.to_string()
-        if "x" in points.columns and "y" in points.columns:
-            try:
-                x = points["x"].to_numpy(dtype=np.float64)
-                y = points["y"].to_numpy(dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise InvalidParameterError(
-                    f"points columns 'x' and 'y' must be numeric metres ({exc})"
-                ) from exc
-        elif hasattr(points, "geometry"):
-            geom = points.geometry
-            if not (geom.geom_type == "Point").all():
-                raise InvalidParameterError("points GeoDataFrame must hold Point geometries")
-            x = geom.x.to_numpy(dtype=np.float64)
-            y = geom.y.to_numpy(dtype=np.float64)
-        else:
-            raise InvalidParameterError(
-                f"points table needs columns 'x' and 'y' (metres); found {list(points.columns)}"
-            )
-        return x, y, points, crs
-    try:
-        arr = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(
-            "points must be a DataFrame with x, y columns or an (n, 2) array of metres"
-        ) from exc
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise InvalidParameterError(
-            f"points array must have shape (n, 2) (x, y in metres), got {arr.shape}"
-        )
-    return np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1]), None, crs
-
-
 def _check_coordinates(x: np.ndarray, y: np.ndarray) -> None:
     bad = ~(np.isfinite(x) & np.isfinite(y))
     if bad.any():
@@ -525,10 +481,11 @@ def kde(
 
     Parameters
     ----------
-    points : DataFrame, IncidentTable, GeoDataFrame or (n, 2) array
-        Incident locations ``x, y`` in metres of a projected CRS (columns ``x``, ``y``, or
-        Point geometries). The CRS comes from ``crs``, ``.crs`` or ``frame.attrs["crs"]``.
-        Not modified.
+    points : GeoDataFrame, DataFrame, IncidentTable, Demand or (n, 2) array
+        Incident locations (:mod:`geodemand.engines.points`): Point geometries in any CRS,
+        columns ``x``, ``y`` (CRS from ``crs``, ``.crs`` or ``frame.attrs["crs"]``) or
+        ``lon``, ``lat``. Lon/lat input is projected (into the grid's CRS, else EPSG:27700 in
+        Great Britain or the data's UTM zone; announced). Not modified.
     grid : Grid, optional
         The raster frame. Default: :meth:`Grid.for_points` padded by ``bandwidth_m +
         cell_size_m`` so that every kernel fits (also in binned mode), with ``cell_size_m``
@@ -574,7 +531,8 @@ def kde(
     ------
     InvalidParameterError
         For a non-positive bandwidth, unknown kernel/method/normalise/units/decay, NaN
-        coordinates, weights of the wrong length or negative, a geographic CRS, ...
+        coordinates, weights of the wrong length or negative, points in a projected CRS other
+        than the grid's, ...
     """
     if kernel not in _k.KERNEL_CODES:
         raise InvalidParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -595,7 +553,8 @@ def kde(
     if grid is not None and cell_size_m is not None:
         raise InvalidParameterError("give either grid or cell_size_m, not both")
 
-    x, y, frame, crs = _points_xy(points, crs)
+    pts = points_xy(points, crs, target_crs=grid.crs if grid is not None else None, what="kde")
+    x, y, frame, crs = pts.x, pts.y, pts.frame, pts.crs
     _check_coordinates(x, y)
     n = x.size
     crs = _check_crs(crs, grid)

@@ -80,6 +80,7 @@ from geodemand._display import (
     text_summary,
 )
 from geodemand._kernels import gistar as _k
+from geodemand.engines.points import points_xy
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
 
@@ -264,18 +265,22 @@ def gistar(
     correction: str = "fdr_bh",
     levels: tuple[float, float, float] = DEFAULT_LEVELS,
     weights: Any = None,
+    cell_size_m: float | None = None,
+    crs: str | None = None,
 ) -> GiStarResult:
     """Getis-Ord Gi* hot spots on a grid of counts, with per-cell q-values and bins.
 
     Parameters
     ----------
-    values : ndarray (n_rows, n_cols) or incident table
-        Counts (or weighted counts) per cell, row 0 north; or incidents (an
-        ``IncidentTable``, or a DataFrame with ``x``, ``y`` in metres), which are counted
-        on ``grid`` (points off the grid are ignored and their number announced).
+    values : ndarray (n_rows, n_cols) or points
+        Counts (or weighted counts) per cell, row 0 north; or incidents in any form
+        :mod:`geodemand.engines.points` reads (a GeoDataFrame of points in any CRS, an
+        ``IncidentTable``, a ``Demand``, a DataFrame with ``x``, ``y`` or ``lon``, ``lat``),
+        which are counted per cell (points off ``grid`` are ignored and their number
+        announced; lon/lat are projected, announced).
     grid : Grid, optional
-        The raster frame (required for incidents, for :meth:`GiStarResult.to_geodataframe`
-        and for ``distance_m``).
+        The raster frame (for :meth:`GiStarResult.to_geodataframe` and ``distance_m``).
+        For points without a grid, one covering them is made with ``cell_size_m``.
     mask : ndarray of bool, optional
         Cells to analyse (e.g. inside the force boundary). Cells outside are not part of the
         population: they count neither in ``n`` nor in any neighbourhood.
@@ -303,6 +308,11 @@ def gistar(
     weights : str or array, optional
         With incidents: a column name or array of per-incident weights (weighted counts).
 
+    cell_size_m : float, optional
+        Cell side in metres of the grid made for points when ``grid`` is None (default: the
+        automatic size, shorter side / 150, announced).
+    crs : str, optional
+        CRS of points that do not carry one.
     Returns
     -------
     GiStarResult
@@ -310,7 +320,7 @@ def gistar(
     correction = _check_choice(correction, CORRECTIONS, "correction")
     levels = _check_levels(levels)
     permutations = _check_permutations(permutations)
-    x_grid, grid, n_off = _values_grid(values, grid, weights)
+    x_grid, grid, n_off = _values_grid(values, grid, weights, cell_size_m, crs)
     valid = _valid_mask(x_grid, mask)
     shape, halfwidths, radius_desc = _neighbourhood(distance_cells, distance_m, shape, grid)
     seed = _resolve_seed(seed, permutations)
@@ -539,18 +549,26 @@ def contiguity_matrix(areas, contiguity: str = "queen") -> sparse.csr_matrix:
 def adjust_pvalues(p: np.ndarray, method: str = "fdr_bh") -> np.ndarray:
     """Correct p-values for multiple testing; NaN entries are not tests and stay NaN.
 
-    ``fdr_bh``: Benjamini–Hochberg q-values (equal to
-    ``scipy.stats.false_discovery_control(p, method="bh")``); ``bonferroni``: ``min(1, m p)``;
-    ``none``: ``p`` unchanged. ``m`` is the number of finite p-values.
+    ``fdr_bh``: Benjamini–Hochberg q-values by ``scipy.stats.false_discovery_control(p,
+    method="bh")``; ``bonferroni``: ``min(1, m p)``; ``none``: ``p`` unchanged. ``m`` is the
+    number of finite p-values. (Gi* on very large grids corrects its groups of cells with equal
+    p once each, :func:`_correct_groups`, with the same arithmetic; tests check both against
+    scipy.)
     """
+    from scipy.stats import false_discovery_control
+
     method = _check_choice(method, CORRECTIONS, "correction")
     p = np.asarray(p, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     finite = np.isfinite(p)
     if not finite.any():
         return out
-    values, inverse, counts = np.unique(p[finite], return_inverse=True, return_counts=True)
-    out[finite] = _correct_groups(values, counts, method)[inverse]
+    if method == "fdr_bh":
+        out[finite] = false_discovery_control(p[finite], method="bh")
+    elif method == "bonferroni":
+        out[finite] = np.minimum(p[finite] * int(finite.sum()), 1.0)
+    else:
+        out[finite] = p[finite]
     return out
 
 
@@ -767,25 +785,44 @@ def _permutation_p(x, local_sum, n_nb, include_self, permutations, seed, integer
 
 # ---------------------------------------------------------------------------- inputs
 def _values_grid(
-    values: Any, grid: Grid | None, weights: Any
+    values: Any, grid: Grid | None, weights: Any, cell_size_m: float | None = None,
+    crs: str | None = None,
 ) -> tuple[np.ndarray, Grid | None, int]:
     """The value grid (float64, C order), the grid, and the number of points off the grid."""
-    frame = getattr(values, "frame", values)
-    if isinstance(frame, pd.DataFrame):
-        if grid is None:
-            raise InvalidParameterError("gistar on incidents needs grid=Grid(...) to count them")
-        if "x" not in frame.columns or "y" not in frame.columns:
+    is_points = isinstance(values, pd.DataFrame) or isinstance(
+        getattr(values, "frame", getattr(values, "incidents", None)), pd.DataFrame)
+    if is_points:
+        pts = points_xy(values, crs, target_crs=grid.crs if grid is not None else None,
+                        what="gistar")
+        x, y = pts.x, pts.y
+        bad = ~(np.isfinite(x) & np.isfinite(y))
+        if bad.any():
             raise InvalidParameterError(
-                f"incident table needs columns 'x' and 'y' (metres); found {list(frame.columns)}"
+                f"gistar: {int(bad.sum())} point(s) have NaN or infinite coordinates (first at "
+                f"position {int(np.flatnonzero(bad)[0])}); drop or geocode them first"
             )
-        x = frame["x"].to_numpy(dtype=np.float64)
-        y = frame["y"].to_numpy(dtype=np.float64)
-        w = _incident_weights(frame, weights)
+        if grid is None:
+            if pts.crs is None:
+                raise InvalidParameterError(
+                    "gistar: the points' CRS is unknown; pass crs='EPSG:27700' (or theirs) "
+                    "or a grid"
+                )
+            if cell_size_m is not None and not (np.isfinite(cell_size_m) and cell_size_m > 0):
+                raise InvalidParameterError(
+                    f"gistar: cell_size_m must be a positive number of metres, got "
+                    f"{cell_size_m!r}"
+                )
+            grid = Grid.for_points(x, y, pts.crs, cell_size_m)
+        elif cell_size_m is not None:
+            raise InvalidParameterError("gistar: give either grid or cell_size_m, not both")
+        w = _incident_weights(pts.frame, weights) if pts.frame is not None else None
         _, _, inside = grid.cell_index(x, y)
         off = int((~inside).sum())
         if off:
             announce(f"{off:,} incident(s) fall off the grid and are not counted")
         return grid.bin_counts(x, y, w), grid, off
+    if cell_size_m is not None:
+        raise InvalidParameterError("cell_size_m applies only to points (counted on a grid)")
     if weights is not None:
         raise InvalidParameterError("weights= applies only when values is an incident table")
     try:

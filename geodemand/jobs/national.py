@@ -185,7 +185,7 @@ def bundle_figures(bundle: str | Path) -> dict:
         "rows_accepted": int(rows["accepted"]),
         "rows_rejected": int(rows["rejected"]),
         "rows_outside": int(rows.get("outside_every_lpu", 0)),
-        "incidents_scored": int(manifest["parameters"]["targets"].get("incidents_scored", 0)),
+        "incidents_scored": int(manifest["demand"]["incidents"]),
         "places": int(harm.size),
         "place_harm": harm,
         "patrol_areas": len(props),
