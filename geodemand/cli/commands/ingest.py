@@ -35,7 +35,13 @@ from geodemand.cli.options import parse_pairs
     default=None,
     help="Analysis CRS (default: EPSG:27700 for British data, else the data's UTM zone).",
 )
-@click.option("--strict-types", is_flag=True, help="Reject records with unknown crime types.")
+@click.option(
+    "--strict-types/--keep-unknown-types",
+    default=True,
+    show_default=True,
+    help="Reject records whose crime type is not in the vocabulary (unknown_crime_type), or "
+    "keep them under their own names.",
+)
 @click.option(
     "--crime-type-map",
     multiple=True,
@@ -95,6 +101,8 @@ def command(
     accounting = table.accounting.copy()
     accounting["file"] = accounting["file"].map(lambda p: Path(p).name if p != "TOTAL" else p)
     click.echo(accounting.to_string(index=False))
+    for skipped in table.skipped:
+        click.echo(f"skipped {Path(skipped['path']).name}: {skipped['reason']}")
     if table.unknown_crime_types:
         click.echo(
             "unknown crime types (kept): "
