@@ -23,7 +23,7 @@ from geodemand.ingest._csv import (
     read_delimited,
     sniff_delimiter,
 )
-from geodemand.ingest.ids import duplicated_strings, final_ids, hash_strings
+from geodemand.ingest.ids import Ids, duplicated_strings, hash_strings
 from geodemand.ingest.json_records import parse_json_records
 from geodemand.ingest.readers import NotIncidentDataError, detect_format, read_one
 
@@ -243,9 +243,11 @@ def test_duplicated_strings_equals_pandas():
     assert (same.to_numpy(dtype=np.uint64) == h).all()  # equal strings, equal hashes
 
 
-def test_final_ids_strip_and_generate():
-    ids, h = final_ids(pa.chunked_array([pa.array([" a ", "", "b", None])]), 4, "f.csv")
-    assert ids.to_pylist() == ["a", "f.csv#2", "b", "f.csv#4"]
-    np.testing.assert_array_equal(h, hash_strings(pa.array(ids.to_pylist())))
-    made, _ = final_ids(None, 3, "x")
-    assert made.to_pylist() == ["x#1", "x#2", "x#3"]
+def test_ids_strip_and_generate():
+    ids = Ids.of(pa.chunked_array([pa.array([" a ", "", "b", None])]), 4, "f.csv")
+    final = ids.take(np.arange(4))
+    assert final.to_pylist() == ["a", "f.csv#2", "b", "f.csv#4"]
+    np.testing.assert_array_equal(ids.hashes, hash_strings(final))
+    assert ids.take(np.array([3, 0, 1])).to_pylist() == ["f.csv#4", "a", "f.csv#2"]
+    made = Ids.of(None, 3, "x")
+    assert made.take(np.arange(3)).to_pylist() == ["x#1", "x#2", "x#3"]

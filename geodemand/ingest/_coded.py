@@ -68,11 +68,19 @@ class Coded:
             dictionary = pc.cast(dictionary, pa.string())
         values = np.array(dictionary.fill_null("").to_pylist(), dtype=object)
         null_code = len(values)
-        parts = [ix.fill_null(null_code).to_numpy(zero_copy_only=False) for ix in indices]
-        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
-        if (codes == null_code).any():
+        nulls = any(ix.null_count for ix in indices)
+        parts = [
+            (ix.fill_null(null_code) if ix.null_count else ix).to_numpy(zero_copy_only=False)
+            for ix in indices
+        ]
+        codes = (
+            (parts[0] if len(parts) == 1 else np.concatenate(parts))
+            if parts
+            else np.zeros(0, np.int32)
+        )
+        if nulls:
             values = np.append(values, np.array([""], dtype=object))
-        return cls(values, small_codes(codes, len(values)))
+        return cls(values, codes)
 
     @classmethod
     def from_series(cls, series: pd.Series) -> Coded:
@@ -110,12 +118,6 @@ class Coded:
     def take(self, rows: np.ndarray) -> Coded:
         """The records ``rows`` (same values)."""
         return Coded(self.values, self.codes[rows])
-
-
-def small_codes(codes: np.ndarray, n_values: int) -> np.ndarray:
-    """``codes`` in the smallest signed integer type that holds ``n_values`` codes."""
-    kind = np.int16 if n_values <= np.iinfo(np.int16).max else np.int32
-    return codes.astype(kind, copy=False)
 
 
 def _text(value) -> str:

@@ -76,18 +76,31 @@ class CsvTable:
 
 
 # ---------------------------------------------------------------------------- text
-def check_text_bytes(label: str, data: bytes) -> None:
+#: file content: bytes, or a memoryview of a reused buffer (see ``readers.read_bytes``)
+Data = bytes | memoryview
+
+
+def _all_space(data: Data) -> bool:
+    if not len(data):
+        return True
+    if not bytes(data[:_HEAD_BYTES]).isspace():
+        return False
+    return bytes(data).isspace()
+
+
+def check_text_bytes(label: str, data: Data) -> None:
     """Refuse empty and binary content with a clear error."""
-    if not data or data.isspace():
+    if _all_space(data):
         raise NotDelimitedTextError(f"{label}: file is empty; expected a header row and records")
-    if b"\x00" in data[:_HEAD_BYTES]:
+    if b"\x00" in bytes(data[:_HEAD_BYTES]):
         raise NotDelimitedTextError(
             f"{label}: contains binary data (NUL bytes); expected a text CSV or JSON file"
         )
 
 
-def decode_text(label: str, data: bytes) -> tuple[str, str]:
+def decode_text(label: str, data: Data) -> tuple[str, str]:
     """The whole text and its encoding (UTF-8, with or without BOM, else Windows-1252)."""
+    data = bytes(data)
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -101,9 +114,9 @@ def decode_text(label: str, data: bytes) -> tuple[str, str]:
     return text, "cp1252"
 
 
-def head_text(data: bytes) -> str:
+def head_text(data: Data) -> str:
     """The first part of the file as text (for format detection only)."""
-    head = data[:_HEAD_BYTES]
+    head = bytes(data[:_HEAD_BYTES])
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     try:
@@ -164,7 +177,7 @@ def clean_names(fields: list[str]) -> tuple[list[str], set[str]]:
 # ---------------------------------------------------------------------------- reading
 def read_delimited(
     label: str,
-    data: bytes,
+    data: Data,
     *,
     delimiter: str,
     header: bool = True,
@@ -177,7 +190,7 @@ def read_delimited(
     ----------
     label : str
         The file's name for messages.
-    data : bytes
+    data : bytes or memoryview
         The file's content (decompressed).
     delimiter : str
         Field delimiter.
@@ -265,13 +278,16 @@ def _fast(data, delimiter, header, fields, clean, string_columns):
     return columns, table.num_rows
 
 
-def _may_end_in_quotes(data: bytes, table: pa.Table) -> bool:
+def _may_end_in_quotes(data: Data, table: pa.Table) -> bool:
     """True when the last record might end inside an unclosed quote, which pyarrow accepts
     silently when it is the last field: then its value holds a line break, or the file's
     last line (without a final line break) holds a quote. The slow path decides."""
-    tail = data[-1:]
-    if tail not in (b"\n", b"\r") and b'"' in data[data.rfind(b"\n") + 1 :]:
-        return True
+    tail = bytes(data[-_HEAD_BYTES:])
+    if tail[-1:] not in (b"\n", b"\r"):
+        cut = tail.rfind(b"\n")
+        last_line = tail[cut + 1 :] if cut >= 0 else bytes(data)
+        if b'"' in last_line:
+            return True
     if table.num_rows == 0 or table.num_columns == 0:
         return False
     last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()

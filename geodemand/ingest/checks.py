@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geodemand.errors import InvalidParameterError
 from geodemand.ingest._coded import Coded
@@ -65,8 +67,9 @@ DAYFIRST_FORMATS = (
     "%d.%m.%Y %H:%M:%S",
 )
 _MISSING_TEXT = frozenset({"", "nan", "none", "null", "na", "n/a"})
+_MISSING_ARROW = pa.array(sorted(_MISSING_TEXT), type=pa.string())
 _HAS_TIME = re.compile(r"\d[T ]\d{1,2}:\d{2}")
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{1,2})$")
 
 
 def worse(reason: np.ndarray, code: np.ndarray | int, mask: np.ndarray | None = None) -> None:
@@ -146,6 +149,8 @@ def _parse_text(text: np.ndarray, month: bool, fmt: str | None, lo, hi):
     Month data use ``fmt`` or ``%Y-%m``; other data ``fmt`` if given, else ISO 8601, then
     the day-first forms of :data:`DAYFIRST_FORMATS`, each tried only on what is left.
     """
+    if month and fmt in (None, "%Y-%m"):
+        return _parse_months(text, lo, hi)
     series = pd.Series(text, dtype=object)
     ns = np.zeros(len(text), dtype=np.int64)
     reason = np.full(len(text), CODE["unparseable_date"], dtype=np.int8)
@@ -167,6 +172,28 @@ def _parse_text(text: np.ndarray, month: bool, fmt: str | None, lo, hi):
         ns[hit] = got_ns[parsed_ok]
         reason[hit] = got_reason[parsed_ok]
         todo[hit] = False
+    return ns, reason
+
+
+def _parse_months(text: np.ndarray, lo, hi):
+    """``YYYY-MM`` texts (the police.uk month) without pandas: (ns, reason) per value."""
+    ns = np.zeros(len(text), dtype=np.int64)
+    reason = np.full(len(text), CODE["unparseable_date"], dtype=np.int8)
+    lo_m, hi_m = np.datetime64(lo, "M"), np.datetime64(hi, "M")
+    lo_ok = lo == pd.Timestamp(lo_m)  # lo is a month start: its month is allowed
+    for i, t in enumerate(text):
+        if t == "":
+            reason[i] = CODE["missing_date"]
+            continue
+        m = _MONTH.match(t)
+        if m is None or not 1 <= int(m.group(2)) <= 12:
+            continue
+        month = np.datetime64(f"{m.group(1)}-{int(m.group(2)):02d}", "M")
+        if (month > lo_m or (month == lo_m and lo_ok)) and month <= hi_m:
+            ns[i] = month.astype("datetime64[ns]").astype(np.int64)
+            reason[i] = 0
+        else:
+            reason[i] = CODE["date_out_of_range"]
     return ns, reason
 
 
@@ -246,21 +273,30 @@ def _factor(col: Coded | np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 def _numbers(values: np.ndarray, is_text: bool, decimal_comma: bool):
-    """(text, float value, missing) per value."""
+    """(text, float value, missing) per value.
+
+    Text is stripped; ``""``, ``nan``, ``none``, ``null``, ``na`` and ``n/a`` are missing;
+    the rest is parsed by pyarrow (correctly rounded, as Python's ``float``), falling back
+    to :func:`pandas.to_numeric` when some value is not a number (it becomes NaN). With
+    ``decimal_comma`` (delimiters other than ``,``), ``-1,5`` reads as ``-1.5``.
+    """
     if not is_text:
         text = np.array([repr(float(v)) for v in values], dtype=object)
         return text, values.astype(np.float64), np.isnan(values)
-    text = np.array([v.strip() for v in values], dtype=object)
-    missing = np.array([t.lower() in _MISSING_TEXT for t in text], dtype=bool)
-    clean = text
-    if decimal_comma:
-        clean = np.array(
-            [t.replace(",", ".") if _DECIMAL_COMMA.match(t) else t for t in text], dtype=object
-        )
-    num = pd.to_numeric(pd.Series(clean, dtype=object), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
+    arr = pc.utf8_trim_whitespace(pa.array(values, type=pa.string()))
+    text = np.asarray(arr.to_pylist(), dtype=object)
+    missing = pc.is_in(pc.utf8_lower(arr), value_set=_MISSING_ARROW).to_numpy(
+        zero_copy_only=False
     )
-    return text, num, missing
+    if decimal_comma:
+        arr = pc.replace_substring_regex(arr, r"^([+-]?\d+),(\d+)$", r"\1.\2")
+    candidates = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), arr)
+    try:
+        num = pc.cast(candidates, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        num = pd.to_numeric(pd.Series(candidates.to_pylist(), dtype=object), errors="coerce")
+        num = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    return text, np.asarray(num, dtype=np.float64), np.asarray(missing, dtype=bool)
 
 
 def coordinate_pairs(

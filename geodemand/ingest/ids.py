@@ -8,6 +8,8 @@ are compared as text, so the duplicate check is exact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -130,53 +132,73 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     return out
 
 
-def final_ids(given: pa.ChunkedArray | pa.Array | None, n: int, prefix: str):
-    """Ids as given (stripped of white space), ``<prefix>#<record number>`` where blank or
-    absent (``given`` None); and the 64-bit hash of each id (:func:`hash_strings`).
+@dataclass
+class Ids:
+    """The ids of one file's records: as given (stripped), or ``<prefix>#<record number>``
+    where blank or absent. ``given`` is None when the format has no id; ``blank`` marks
+    the records that get a made id; ``hashes`` is the 64-bit hash of every final id.
+    The final ids are built only for the records asked for (:meth:`take`)."""
 
-    Returns
-    -------
-    (pyarrow.ChunkedArray of str, ndarray of uint64)
-    """
-    if given is None:
-        made = _prefixed(prefix, pa.array(np.arange(1, n + 1, dtype=np.int64)))
-        return pa.chunked_array([made], type=pa.string()), hash_strings(made)
-    ids = given
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
-    if ids.null_count or ids.type != pa.string():
-        ids = ids.cast(pa.string()).fill_null("")
-    if _may_have_outer_space(ids):
-        ids = pc.utf8_trim_whitespace(ids)
-    h = hash_strings(ids)
-    blank = pc.equal(ids, "")
-    if pc.any(blank).as_py():
-        rows = np.flatnonzero(blank.to_numpy(zero_copy_only=False))
-        made = _prefixed(prefix, pa.array(rows + 1))
-        h[rows] = hash_strings(made)
-        ids = pc.replace_with_mask(ids, blank, made)
-    return pa.chunked_array([ids], type=pa.string()), h
+    given: pa.Array | None
+    blank: np.ndarray
+    prefix: str
+    hashes: np.ndarray
+
+    @classmethod
+    def of(cls, given: pa.ChunkedArray | pa.Array | None, n: int, prefix: str) -> Ids:
+        if given is None:
+            made = _prefixed(prefix, pa.array(np.arange(1, n + 1, dtype=np.int64)))
+            return cls(None, np.ones(n, dtype=bool), prefix, hash_strings(made))
+        ids = given
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+        if ids.null_count or ids.type != pa.string():
+            ids = ids.cast(pa.string()).fill_null("")
+        if _may_have_outer_space(ids):
+            ids = pc.utf8_trim_whitespace(ids)
+        h = hash_strings(ids)
+        blank = pc.equal(ids, "").to_numpy(zero_copy_only=False)
+        if blank.any():
+            rows = np.flatnonzero(blank)
+            h[rows] = hash_strings(_prefixed(prefix, pa.array(rows + 1)))
+        return cls(ids, blank, prefix, h)
+
+    def take(self, rows: np.ndarray) -> pa.Array:
+        """The final ids of ``rows`` (record positions, ascending or not) in one copy."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.given is None:
+            return _prefixed(self.prefix, pa.array(rows + 1))
+        made_here = self.blank[rows]
+        if not made_here.any():
+            return self.given.take(pa.array(rows))
+        made = _prefixed(self.prefix, pa.array(rows[made_here] + 1))
+        both = pa.concat_arrays([self.given, made.cast(pa.string())])
+        index = np.where(made_here, len(self.given) + np.cumsum(made_here) - 1, rows)
+        return both.take(pa.array(index))
 
 
-def repeated_after_first(parts: list[tuple[pa.ChunkedArray, np.ndarray]]) -> list[np.ndarray]:
-    """For each ``(ids, hashes)`` part, in order: True where the id already occurred (in an
-    earlier part or earlier in this one). Exact: texts are compared where hashes repeat."""
-    out = [np.zeros(len(h), dtype=bool) for _, h in parts]
+def repeated_after_first(
+    parts: list[tuple[Ids, np.ndarray]],
+) -> list[np.ndarray]:
+    """For each ``(ids, rows)`` part, in order: True for each of ``rows`` whose id already
+    occurred (in an earlier part, or at an earlier one of these rows). Exact: the texts are
+    compared where the hashes repeat."""
+    out = [np.zeros(len(rows), dtype=bool) for _, rows in parts]
     if not parts:
         return out
-    maybe = _repeated(np.concatenate([h for _, h in parts]))
+    maybe = _repeated(np.concatenate([ids.hashes[rows] for ids, rows in parts]))
     if not maybe.any():
         return out
     texts, where = [], []
     start = 0
-    for k, (ids, h) in enumerate(parts):
-        m = maybe[start : start + len(h)]
-        start += len(h)
+    for k, (ids, rows) in enumerate(parts):
+        m = maybe[start : start + len(rows)]
+        start += len(rows)
         if m.any():
-            rows = np.flatnonzero(m)
-            texts.extend(ids.take(pa.array(rows)).to_pylist())
-            where.extend((k, int(r)) for r in rows)
+            pos = np.flatnonzero(m)
+            texts.extend(ids.take(rows[pos]).to_pylist())
+            where.extend((k, int(p)) for p in pos)
     dup = pd.Series(texts, dtype=object).duplicated(keep="first").to_numpy()
-    for (k, r), d in zip(where, dup, strict=True):
-        out[k][r] = bool(d)
+    for (k, p), d in zip(where, dup, strict=True):
+        out[k][p] = bool(d)
     return out

@@ -82,7 +82,7 @@ from geodemand.ingest.checks import (
     worse,
 )
 from geodemand.ingest.frames import VECTOR_SUFFIXES, read_frame, stem_name
-from geodemand.ingest.ids import final_ids, repeated_after_first
+from geodemand.ingest.ids import Ids, repeated_after_first
 from geodemand.ingest.placement import (
     BNG_LAND,
     BRITISH_CRS,
@@ -320,8 +320,7 @@ class _Checked:
     precision: np.ndarray  # per record, index into PRECISIONS
     crime: Coded  # canonical per record
     crime_known: np.ndarray  # per value of crime
-    ids: pa.ChunkedArray  # final ids (generated where blank)
-    id_hash: np.ndarray  # uint64 per record
+    ids: Ids  # given or made ids, and their hashes
     date_range: tuple[pd.Timestamp, pd.Timestamp]
 
     @property
@@ -368,7 +367,6 @@ def _check_batch(
         not_force = np.array([v.strip() != "Force" for v in batch.force_flag.values], dtype=bool)
         worse(reason, CODE["not_force_record"], batch.force_flag.per_row(not_force))
 
-    ids, id_hash = final_ids(batch.ids, batch.n, id_prefix)
     return _Checked(
         batch=batch,
         reason=reason,
@@ -377,8 +375,7 @@ def _check_batch(
         precision=dates.precision,
         crime=crimes.canonical,
         crime_known=crimes.known,
-        ids=ids,
-        id_hash=id_hash,
+        ids=Ids.of(batch.ids, batch.n, id_prefix),
         date_range=date_range,
     )
 
@@ -387,10 +384,7 @@ def _flag_duplicate_ids(checked: list[_Checked]) -> None:
     """Later records repeating an earlier record's id get ``duplicate_id`` (the first, in
     file then record order, is kept); only records accepted so far take part."""
     rows_of = [np.flatnonzero(c.reason == 0) for c in checked]
-    parts = [
-        (c.ids.filter(pa.array(c.reason == 0)), c.id_hash[rows])
-        for c, rows in zip(checked, rows_of, strict=True)
-    ]
+    parts = [(c.ids, rows) for c, rows in zip(checked, rows_of, strict=True)]
     for c, rows, dup in zip(checked, rows_of, repeated_after_first(parts), strict=True):
         if dup.any():
             mask = np.zeros(c.batch.n, dtype=bool)
@@ -399,7 +393,9 @@ def _flag_duplicate_ids(checked: list[_Checked]) -> None:
 
 
 # ---------------------------------------------------------------------------- assembly
-def _location(c: _Checked) -> Coded:
+def _location(c: _Checked, cache: dict) -> Coded:
+    """Location keys per record; ``cache`` maps (kind, a, b) -> key across files, so that a
+    map point seen every month is formatted once."""
     b, p = c.batch, c.pairs
     if b.location_kind == "verbatim" and b.location is not None:
         return b.location
@@ -407,16 +403,25 @@ def _location(c: _Checked) -> Coded:
         return Coded(
             np.array(["id:" + v for v in b.location.values], dtype=object), b.location.codes
         )
-    ok = p.reason == 0
+    ok = np.flatnonzero(p.reason == 0)
     keys = np.full(len(p.a), "", dtype=object)
-    if ok.any():
+    if len(ok):
         if b.coords == "lonlat":
-            ka, kb, tag, dec = c.points.lon[ok], c.points.lat[ok], "pt:", 6
+            ka, kb, tag, dec = c.points.lon[ok], c.points.lat[ok], "pt", 6
         else:
-            ka, kb, tag, dec = p.a[ok], p.b[ok], "xy:", 1
-        fa = np.char.mod(f"%.{dec}f", np.round(ka, dec))
-        fb = np.char.mod(f"%.{dec}f", np.round(kb, dec))
-        keys[ok] = np.char.add(np.char.add(tag, fa), np.char.add(",", fb)).astype(object)
+            ka, kb, tag, dec = p.a[ok], p.b[ok], "xy", 1
+        ra, rb = np.round(ka, dec), np.round(kb, dec)
+        found = [cache.get((tag, x, y)) for x, y in zip(ra.tolist(), rb.tolist(), strict=True)]
+        new = np.array([k is None for k in found], dtype=bool)
+        if new.any():
+            fa = np.char.mod(f"%.{dec}f", ra[new])
+            fb = np.char.mod(f"%.{dec}f", rb[new])
+            made = np.char.add(np.char.add(tag + ":", fa), np.char.add(",", fb)).tolist()
+            for x, y, key in zip(ra[new].tolist(), rb[new].tolist(), made, strict=True):
+                cache[(tag, x, y)] = key
+            for i, key in zip(np.flatnonzero(new), made, strict=True):
+                found[i] = key
+        keys[ok] = found
     return Coded(keys, p.codes)
 
 
@@ -470,7 +475,8 @@ def _details(c: _Checked, rows: np.ndarray, reasons: np.ndarray, crs: str) -> li
             flag = b.force_flag.text([r])[0] if b.force_flag is not None else ""
             text = f"location_type is {flag!r}, not Force (e.g. British Transport Police)"
         else:  # duplicate_id
-            text = f"incident id {c.ids[int(r)].as_py()} already seen (first occurrence kept)"
+            shown = c.ids.take([r])[0].as_py()
+            text = f"incident id {shown} already seen (first occurrence kept)"
         out.append(text)
     return out
 
@@ -513,11 +519,9 @@ def _assemble(checked: list[_Checked]) -> pd.DataFrame:
     accepted = [np.flatnonzero(c.reason == 0) for c in checked]
     n_each = [len(a) for a in accepted]
     n = int(sum(n_each))
-    ids = [c.ids.filter(pa.array(c.reason == 0)) for c in checked]
+    ids = [c.ids.take(a) for c, a in zip(checked, accepted, strict=True) if len(a)]
     incident_id = (
-        string_series(pa.chunked_array([a for p in ids for a in p.chunks], type=pa.string()))
-        if n
-        else pd.Series([], dtype=str)
+        string_series(pa.chunked_array(ids, type=pa.string())) if n else pd.Series([], dtype=str)
     )
     ns = np.concatenate([c.ns[a] for c, a in zip(checked, accepted, strict=True)])
     x = np.concatenate(
@@ -527,6 +531,7 @@ def _assemble(checked: list[_Checked]) -> pd.DataFrame:
         [c.points.y[c.pairs.codes[a]] for c, a in zip(checked, accepted, strict=True)]
     )
     precision_names = np.array(PRECISIONS, dtype=object)
+    key_cache: dict = {}
     cols: dict[str, pd.Series | np.ndarray] = {
         "incident_id": incident_id,
         "occurred": ns.view("datetime64[ns]"),
@@ -539,7 +544,8 @@ def _assemble(checked: list[_Checked]) -> pd.DataFrame:
         "x": x.astype(np.float64),
         "y": y.astype(np.float64),
         "location_key": to_categorical(
-            [_location(c).take(a) for c, a in zip(checked, accepted, strict=True)], max_share=0
+            [_location(c, key_cache).take(a) for c, a in zip(checked, accepted, strict=True)],
+            max_share=0,
         ),
         "source_file": to_categorical(
             [Coded.constant(c.batch.path, len(a)) for c, a in zip(checked, accepted, strict=True)]
@@ -698,12 +704,13 @@ def read_incidents(
 
     checked: list[_Checked] = []
     used: list[_Input] = []
+    buffer = bytearray()  # file contents, reused from file to file
     for inp, prefix in zip(inputs, names, strict=True):
         try:
             if inp.frame is not None:
                 batch = read_frame(inp.label, inp.frame, mapping)
             else:
-                batch = read_one(inp.path, format, mapping)
+                batch = read_one(inp.path, format, mapping, buffer)
         except NotIncidentDataError as exc:
             if inp.explicit:
                 raise

@@ -97,15 +97,32 @@ TEXT_SUFFIXES = (".csv", ".json", ".txt", ".tsv", ".jsonl", ".ndjson")
 FORMATS = ("auto", "police-uk-street", "police-uk-2011", "police-uk-api", "csv", "vector")
 
 
-def read_bytes(path: Path) -> tuple[bytes, str, int]:
+def read_bytes(path: Path, buffer: bytearray | None = None) -> tuple[bytes | memoryview, str, int]:
     """The file's bytes (gunzipped when it is a gzip file, by suffix or magic number), and
-    the SHA-256 and size of the file as stored."""
+    the SHA-256 and size of the file as stored.
+
+    With ``buffer`` (a bytearray reused from file to file, grown as needed) a plain file is
+    read into it and a memoryview of it returned: reading millions of records then touches
+    no fresh memory per file. The view is valid until the buffer is used again.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            size = path.stat().st_size
+            data: bytes | memoryview | None = None
+            if buffer is not None:
+                try:
+                    if len(buffer) < size:
+                        buffer.extend(bytes(size - len(buffer)))
+                    view = memoryview(buffer)[:size]
+                    data = view[: fh.readinto(view)]
+                except BufferError:  # a view of the last file is still alive: no reuse
+                    data = None
+            if data is None:
+                data = fh.read()
     except OSError as exc:
         raise InputFormatError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     digest, size = hashlib.sha256(data).hexdigest(), len(data)
-    if data[:2] == b"\x1f\x8b" or path.suffix.lower() == ".gz":
+    if bytes(data[:2]) == b"\x1f\x8b" or path.suffix.lower() == ".gz":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
@@ -120,13 +137,19 @@ def detect_format(path: Path, data: bytes | None) -> str:
     delimited text is found with :func:`sniff_delimiter` and the header read with
     :func:`csv.reader` (:func:`header_fields`).
     """
+    return _detect(path, data)[0]
+
+
+def _detect(path: Path, data: bytes | None) -> tuple[str, str]:
+    """(format, delimiter) of a file."""
     if data is None or (is_vector_name(path) and not stem_name(path).endswith(".json")):
-        return "vector"
+        return "vector", ","
     head = head_text(data)
     if head.lstrip()[:1] in ("[", "{"):
-        return "json"
-    names = {f.strip() for f in header_fields(head, sniff_delimiter(head))}
-    return format_of_names(names)
+        return "json", ","
+    delimiter = sniff_delimiter(head)
+    names = {f.strip() for f in header_fields(head, delimiter)}
+    return format_of_names(names), delimiter
 
 
 def read_generic_csv(
@@ -173,8 +196,11 @@ def _auto_mapping_quiet(names: list[str], mapping: ColumnMapping | None) -> Colu
     return ColumnMapping(id=ident)
 
 
-def read_one(path: Path, fmt: str, mapping: ColumnMapping | None) -> RawBatch:
-    """Read one file in format ``fmt`` (``"auto"`` detects it)."""
+def read_one(
+    path: Path, fmt: str, mapping: ColumnMapping | None, buffer: bytearray | None = None
+) -> RawBatch:
+    """Read one file in format ``fmt`` (``"auto"`` detects it); ``buffer``: see
+    :func:`read_bytes`."""
     if fmt not in FORMATS:
         raise InputFormatError(
             f"{path}: unknown format {fmt!r}; expected auto, police-uk-street, police-uk-2011, "
@@ -183,7 +209,7 @@ def read_one(path: Path, fmt: str, mapping: ColumnMapping | None) -> RawBatch:
     label = str(path)
     if fmt == "vector" or (fmt == "auto" and is_vector_name(path)):
         return read_vector(path, mapping)
-    data, digest, size = read_bytes(path)
+    data, digest, size = read_bytes(path, buffer)
     batch = _read_text_file(path, label, data, fmt, mapping)
     batch.sha256, batch.size = digest, size
     return batch
@@ -194,18 +220,17 @@ def _read_text_file(path, label, data, fmt, mapping) -> RawBatch:
         check_text_bytes(label, data)
     except NotDelimitedTextError as exc:
         raise NotIncidentDataError(str(exc)) from None
-    detected = detect_format(path, data)
+    detected, delimiter = _detect(path, data)
     if detected == "json":
         try:
             text, _ = decode_text(label, data)
         except NotDelimitedTextError as exc:
             raise NotIncidentDataError(str(exc)) from None
         if text.lstrip()[:1] == "{" and looks_like_geojson(text):
-            return read_vector(path, mapping, data=data)
+            return read_vector(path, mapping, data=bytes(data))
         return read_json(label, text, mapping, fmt)
     if fmt == "auto":
         fmt = detected
-    delimiter = sniff_delimiter(head_text(data))
     if fmt == "police-uk-street":
         return read_police_uk_street(label, data, delimiter)
     if fmt == "police-uk-2011":
