@@ -224,8 +224,9 @@ def test_features_without_geometry_are_ignored_with_a_warning(caplog):
 
 def test_3d_polygons_and_collections_become_2d_polygons():
     z = shapely.Polygon([(0, 0, 5), (10, 0, 5), (10, 10, 5), (0, 10, 5)])
-    coll = shapely.GeometryCollection([shapely.box(20, 0, 30, 10), shapely.LineString([(0, 0),
-                                                                                         (1, 1)])])
+    coll = shapely.GeometryCollection(
+        [shapely.box(20, 0, 30, 10), shapely.LineString([(0, 0), (1, 1)])]
+    )
     areas = read_areas(_lpus(["z", "c"], [z, coll]))
     geoms = areas.lpus.geometry.values
     assert not shapely.has_z(geoms).any()
@@ -234,8 +235,10 @@ def test_3d_polygons_and_collections_become_2d_polygons():
 
 
 def test_two_features_with_one_name_are_one_lpu(caplog):
-    layer = _lpus(["a", "b", "a"], [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10),
-                                     shapely.box(40, 0, 50, 10)])
+    layer = _lpus(
+        ["a", "b", "a"],
+        [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10), shapely.box(40, 0, 50, 10)],
+    )
     with caplog.at_level("WARNING", logger="geodemand"):
         areas = read_areas(layer)
     assert areas.lpus["lpu"].tolist() == ["a", "b"]
@@ -254,14 +257,18 @@ def test_an_lpu_without_a_name_is_an_error_naming_the_feature(name):
 
 
 def test_numeric_names_read_as_text():
-    layer = gpd.GeoDataFrame({"Name": [1.0, 22.0]}, geometry=[shapely.box(0, 0, 1, 1),
-                                                             shapely.box(2, 0, 3, 1)], crs=27700)
+    layer = gpd.GeoDataFrame(
+        {"Name": [1.0, 22.0]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
+        crs=27700,
+    )
     assert read_areas(layer).lpus["lpu"].tolist() == ["1", "22"]
 
 
 def test_overlapping_lpus_are_warned_with_area_and_incidents(caplog):
-    layer = _lpus(["first", "second"], [shapely.box(0, 0, 1000, 1000),
-                                        shapely.box(500, 0, 1500, 1000)])
+    layer = _lpus(
+        ["first", "second"], [shapely.box(0, 0, 1000, 1000), shapely.box(500, 0, 1500, 1000)]
+    )
     with caplog.at_level("WARNING", logger="geodemand"):
         areas = read_areas(layer)
     assert len(areas.lpu_overlaps) == 1
@@ -275,17 +282,31 @@ def test_overlapping_lpus_are_warned_with_area_and_incidents(caplog):
     assert joined["lpu"].tolist() == ["first", "first", "first", "second"]  # first wins
     assert any("2 incident(s) lie where LPUs overlap" in r.message for r in caplog.records)
     # shared edges are not overlaps
-    assert len(read_areas(_lpus(["a", "b"], [shapely.box(0, 0, 1, 1),
-                                             shapely.box(1, 0, 2, 1)])).lpu_overlaps) == 0
+    assert (
+        len(
+            read_areas(
+                _lpus(["a", "b"], [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+            ).lpu_overlaps
+        )
+        == 0
+    )
 
 
 def test_lpu_without_neighbourhoods_warns_and_same_names_stay_apart(caplog):
-    lpus = _lpus(["a", "b", "empty"], [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10),
-                                        shapely.box(100, 100, 110, 110)])
-    nbs = gpd.GeoDataFrame({"neighbourhood": ["Abbey", "Abbey", "Castle", "Castle"]},
-                           geometry=[shapely.box(0, 0, 5, 5), shapely.box(20, 0, 25, 5),
-                                     shapely.box(5, 5, 8, 8), shapely.box(8, 8, 10, 10)],
-                           crs=27700)
+    lpus = _lpus(
+        ["a", "b", "empty"],
+        [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10), shapely.box(100, 100, 110, 110)],
+    )
+    nbs = gpd.GeoDataFrame(
+        {"neighbourhood": ["Abbey", "Abbey", "Castle", "Castle"]},
+        geometry=[
+            shapely.box(0, 0, 5, 5),
+            shapely.box(20, 0, 25, 5),
+            shapely.box(5, 5, 8, 8),
+            shapely.box(8, 8, 10, 10),
+        ],
+        crs=27700,
+    )
     with caplog.at_level("WARNING", logger="geodemand"):
         areas = read_areas(lpus, nbs)
     names = areas.neighbourhoods.set_index("neighbourhood")["lpu"].to_dict()

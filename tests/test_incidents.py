@@ -771,3 +771,46 @@ def test_point_and_other_geometries_in_one_layer(tmp_path):
     assert table.frame["incident_id"].tolist() == ["p"]
     got = dict(zip(table.rejects["source_row"], table.rejects["reason"], strict=True))
     assert got == {2: "non_point_geometry", 3: "missing_coordinates"}
+
+
+def test_utf16_excel_text_is_read(tmp_path):
+    text = "id\tdate\ttype\tlon\tlat\n1\t2020-01-02\tburglary\t-1.9\t52.48\n"
+    path = tmp_path / "u.txt"
+    path.write_bytes(text.encode("utf-16"))
+    assert gd.read_incidents(path).frame["incident_id"].tolist() == ["1"]
+
+
+def test_degrees_mapped_as_x_y_and_contradicting_mappings(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "date": ["2020-01-02"] * 2,
+            "type": ["burglary", ["not", "hashable"]],
+            "x": [-1.9, -1.8],
+            "y": [52.48, 52.5],
+        }
+    )
+    base = {"id": "id", "date": "date", "crime_type": "type"}
+    table = gd.read_incidents(frame, mapping={**base, "x": "x", "y": "y", "crs": "EPSG:4326"})
+    assert table.crs == "EPSG:27700" and table.frame["incident_id"].tolist() == ["1"]
+    assert table.rejects["reason"].tolist() == ["unknown_crime_type"]
+    with pytest.raises(InputFormatError, match="geographic CRS"):
+        gd.read_incidents(frame, mapping={**base, "lon": "x", "lat": "y", "crs": "EPSG:27700"})
+
+
+def test_files_without_any_usable_coordinate(tmp_path):
+    police = tmp_path / "p.csv"
+    police.write_text(STREET_HEADER + _street_row("a", "", "") + _street_row("b", "x", "y"))
+    table = gd.read_incidents(police)  # police.uk data are British: every record rejected
+    check_accounting(table)
+    assert table.crs == "EPSG:27700" and len(table.frame) == 0
+    assert table.rejects["reason"].tolist() == ["missing_coordinates", "non_numeric_coordinates"]
+    generic = tmp_path / "g.csv"
+    generic.write_text("id,date,type,lon,lat\n1,2020-01-02,burglary,,\n")
+    with pytest.raises(InputFormatError, match="g.csv: no record has usable coordinates"):
+        gd.read_incidents(generic)
+    assert len(gd.read_incidents(generic, crs="EPSG:27700").rejects) == 1
+    header_only = tmp_path / "h.csv"
+    header_only.write_text(STREET_HEADER)
+    empty = gd.read_incidents(header_only)
+    assert len(empty.frame) == 0 and empty.accounting["read"].iloc[0] == 0

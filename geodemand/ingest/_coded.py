@@ -91,7 +91,13 @@ class Coded:
             values = np.append(cats, np.array([""], dtype=object))
             codes = np.where(codes < 0, len(cats), codes).astype(np.int32)
             return cls(values, codes)
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        try:
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        except TypeError:  # unhashable cells (lists, dicts): their text
+            codes, uniques = pd.factorize(
+                pd.Series([None if _missing(v) else _text(v) for v in series], dtype=object),
+                use_na_sentinel=True,
+            )
         values = np.array([_text(v) for v in np.asarray(uniques, dtype=object)], dtype=object)
         values = np.append(values, np.array([""], dtype=object))
         codes = np.where(codes < 0, len(values) - 1, codes).astype(np.int32)
@@ -120,16 +126,19 @@ class Coded:
         return Coded(self.values, self.codes[rows])
 
 
+def _missing(value) -> bool:
+    """True for None, NaN, NaT and pandas' NA (never for lists, arrays or text)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value)) if np.ndim(value) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
 def _text(value) -> str:
     """``str(value)``, with missing values (None, NaN, NaT) as ``""``."""
-    if value is None:
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):  # arrays, lists: not a scalar missing value
-        pass
-    return str(value)
+    return "" if _missing(value) else str(value)
 
 
 def to_categorical(parts: list[Coded], *, max_share: float = 0.5) -> pd.Series:

@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 from geodemand._announce import announce
 from geodemand.errors import InputFormatError
 from geodemand.ingest._coded import Coded
+from geodemand.ingest.batch import NotIncidentDataError
 
 #: delimiters tried by the sniffer, in order of preference when it cannot decide
 DELIMITERS = ",;\t|"
@@ -41,7 +42,7 @@ _SNIFF_LINES = 20
 MAX_FIELD_CHARS = 131_072
 
 
-class NotDelimitedTextError(InputFormatError):
+class NotDelimitedTextError(NotIncidentDataError):
     """The bytes are not delimited text (binary, empty, or not decodable)."""
 
 

@@ -346,6 +346,14 @@ def generic_batch(
         a, b = coordinate(columns[mapping.x]), coordinate(columns[mapping.y])
         coords, crs = "xy", mapping.crs
         fields = {"a": mapping.x, "b": mapping.y}
+    geographic = _is_geographic(crs, label)
+    if coords == "lonlat" and not geographic:
+        raise InputFormatError(
+            f"{label}: lon/lat columns need a geographic CRS; the mapping says {crs!r} (map "
+            "x/y for projected coordinates)"
+        )
+    if coords == "xy" and geographic:  # degrees mapped as x/y: read as lon/lat
+        coords = "lonlat"
     crime = (
         coded(columns[mapping.crime_type]).stripped()
         if mapping.crime_type
@@ -406,6 +414,16 @@ def generic_batch(
         problem_detail=detail,
         decimal_comma=decimal_comma,
     )
+
+
+def _is_geographic(crs: str, label: str) -> bool:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        return bool(CRS.from_user_input(crs).is_geographic)
+    except (CRSError, TypeError, ValueError) as exc:
+        raise InputFormatError(f"{label}: CRS {crs!r} is not one pyproj knows ({exc})") from None
 
 
 def coordinate(col: Column) -> Coded | np.ndarray:

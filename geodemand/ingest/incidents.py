@@ -762,7 +762,10 @@ def _finish(checked, used, skipped, crs, study, params) -> IncidentTable:
     for c, w in zip(checked, weights, strict=True):
         detect_swapped_file(c.points, w, box, where)
     # the CRS is chosen from every record with valid coordinates (whatever else is wrong)
-    target = analysis_crs([c.points for c in checked], [c.pairs.counts() for c in checked], crs)
+    british = all(c.batch.format.startswith("police-uk") for c in checked)
+    target = analysis_crs(
+        [c.points for c in checked], [c.pairs.counts() for c in checked], crs, british
+    )
     geom = study.in_crs(target) if study is not None else None
     for c in checked:
         area_check(c.points, target)

@@ -298,12 +298,15 @@ def expected_area(crs: str | None, study: _StudyArea | None) -> tuple[tuple, str
     return GB_AREA, "Great Britain"
 
 
-def analysis_crs(points: list[Points], weights: list[np.ndarray], crs: str | None) -> str:
-    """The analysis CRS (see the module docstring); ``weights`` = records per pair."""
+def analysis_crs(
+    points: list[Points], weights: list[np.ndarray], crs: str | None, british: bool = False
+) -> str:
+    """The analysis CRS (see the module docstring); ``weights`` = records per pair;
+    ``british``: the input is police.uk data (EPSG:27700 when no record has coordinates)."""
     if crs is not None:
         return choose_crs(np.zeros(0), np.zeros(0), crs)
-    british = CRS.from_user_input(BRITISH_CRS)
-    if any(not p.lonlat and valid_crs(p.source_crs, "source CRS").equals(british) for p in points):
+    bng = CRS.from_user_input(BRITISH_CRS)
+    if any(not p.lonlat and valid_crs(p.source_crs, "source CRS").equals(bng) for p in points):
         announce("analysis CRS EPSG:27700 (British National Grid, metres): British input")
         return BRITISH_CRS
     values, counts = [], []
@@ -313,9 +316,19 @@ def analysis_crs(points: list[Points], weights: list[np.ndarray], crs: str | Non
             values.append(np.stack([p.lon[ok], p.lat[ok]]))
             counts.append(w[ok])
     if not values:
-        raise InvalidParameterError(
-            "no valid coordinates to choose an analysis CRS from (no record has usable "
-            "coordinates; see the rejects)"
+        if british:
+            announce(
+                "analysis CRS EPSG:27700 (British National Grid, metres): police.uk input, "
+                "though no record has usable coordinates"
+            )
+            return BRITISH_CRS
+        names = ", ".join(Path(p.path).name for p in points[:3]) + (
+            " ..." if len(points) > 3 else ""
+        )
+        raise InputFormatError(
+            f"{names}: no record has usable coordinates, so no analysis CRS can be chosen "
+            "from the data; check the coordinate columns (or pass crs=... to see every record "
+            "rejected with its reason)"
         )
     allv, allw = np.concatenate(values, axis=1), np.concatenate(counts)
     return _crs_for(_weighted_median(allv[0], allw), _weighted_median(allv[1], allw))
@@ -343,7 +356,7 @@ def project(points: Points, crs: str) -> None:
     x, y = np.full(len(p.a), np.nan), np.full(len(p.a), np.nan)
     if ok.any():
         if points.lonlat:
-            src, sa, sb = "EPSG:4326", points.lon[ok], points.lat[ok]
+            src, sa, sb = points.source_crs or "EPSG:4326", points.lon[ok], points.lat[ok]
         else:
             src, sa, sb = points.source_crs, p.a[ok], p.b[ok]
         if valid_crs(src, "source CRS").equals(valid_crs(crs, "analysis CRS")):

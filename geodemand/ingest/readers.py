@@ -39,6 +39,7 @@ import hashlib
 import zlib
 from pathlib import Path
 
+from geodemand._announce import announce
 from geodemand.errors import InputFormatError
 from geodemand.ingest._csv import (
     NotDelimitedTextError,
@@ -216,6 +217,12 @@ def read_one(
 
 
 def _read_text_file(path, label, data, fmt, mapping) -> RawBatch:
+    if bytes(data[:2]) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM (Excel "Unicode text")
+        try:
+            data = bytes(data).decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NotIncidentDataError(f"{label}: not valid UTF-16 text ({exc})") from None
+        announce(f"{label}: UTF-16 text, decoded")
     try:
         check_text_bytes(label, data)
     except NotDelimitedTextError as exc:
