@@ -155,11 +155,17 @@ def _flatten(record: dict, prefix: str = "", depth: int = 0) -> dict[str, str]:
 
 
 def _has_value(record) -> bool:
-    if isinstance(record, dict):
-        return any(_has_value(v) for v in record.values())
-    if isinstance(record, list):
-        return any(_has_value(v) for v in record)
-    return _text(record).strip() != ""
+    """True if any value anywhere in the (nested) record is not empty (no recursion)."""
+    stack = [record]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif _text(item).strip() != "":
+            return True
+    return False
 
 
 def looks_like_geojson(text: str) -> bool:
