@@ -116,15 +116,16 @@ def test_index_interior_cells_never_touch_a_boundary(wm_areas):
     assert 0.5 < known.mean() < 1.0
     # a cell not marked as boundary touches no polygon boundary ...
     boundaries = shapely.union_all(nb.boundary.values)
-    assert not shapely.intersects(cells.geometry.values[known], boundaries).any()
+    shapely.prepare(boundaries)  # the prepared side first: same answers, much faster
+    assert not shapely.intersects(boundaries, cells.geometry.values[known]).any()
     # ... and lies properly inside its labelled polygon, or outside every polygon
     interior = known & (labels >= 0)
     owner = nb.geometry.values[labels[interior]]
     assert shapely.contains_properly(owner, cells.geometry.values[interior]).all()
     empty = known & (labels < 0)
-    assert not shapely.intersects(
-        cells.geometry.values[empty], shapely.union_all(nb.geometry.values)
-    ).any()
+    union = shapely.union_all(nb.geometry.values)
+    shapely.prepare(union)
+    assert not shapely.intersects(union, cells.geometry.values[empty]).any()
 
 
 def test_memphis_precincts_repaired_and_joined(test_data):
