@@ -91,6 +91,9 @@ class Coded:
             values = np.append(cats, np.array([""], dtype=object))
             codes = np.where(codes < 0, len(cats), codes).astype(np.int32)
             return cls(values, codes)
+        text = arrow_text(series)
+        if text is not None:
+            return cls.from_arrow(text)
         try:
             codes, uniques = pd.factorize(series, use_na_sentinel=True)
         except TypeError:  # unhashable cells (lists, dicts): their text
@@ -126,10 +129,32 @@ class Coded:
         return Coded(self.values, self.codes[rows])
 
 
+def arrow_text(series: pd.Series) -> pa.Array | None:
+    """The Series as a pyarrow string array (nulls where missing), read in bulk, when its
+    values are text or integers (whose text pyarrow writes as ``str`` does); None for any
+    other content (floats, booleans, mixed objects), which callers convert value by value."""
+    dtype = series.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return pc.cast(pa.array(series, from_pandas=True), pa.string())
+    text = isinstance(dtype, pd.StringDtype) or (
+        pd.api.types.is_object_dtype(dtype)
+        and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+    )
+    if text:
+        try:
+            arr = pa.array(series, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            return None
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return None
+
+
 def _missing(value) -> bool:
     """True for None, NaN, NaT and pandas' NA (never for lists, arrays or text)."""
     if value is None:
         return True
+    if isinstance(value, str):
+        return False
     try:
         return bool(pd.isna(value)) if np.ndim(value) == 0 else False
     except (TypeError, ValueError):

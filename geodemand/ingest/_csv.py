@@ -364,11 +364,6 @@ def _check_closed(label: str, text: str, delimiter: str, last_start: int) -> Non
             ) from None
 
 
-def as_numpy_text(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A pyarrow string array as an object array of str."""
-    return np.asarray(arr.to_pylist(), dtype=object)
-
-
 # ---------------------------------------------------------------------------- batch parts
 def table_blank(table: CsvTable) -> np.ndarray:
     """True for the records whose every field is empty (malformed records excluded)."""

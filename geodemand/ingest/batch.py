@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from geodemand._announce import announce
 from geodemand.errors import InputFormatError
-from geodemand.ingest._coded import Coded, _text
+from geodemand.ingest._coded import Coded, _text, arrow_text
 
 AUTO_NAMES = {
     "id": ("incident_id", "id", "uid", "crime id", "crime_id", "event_id", "case_number"),
@@ -207,7 +207,10 @@ def ids_of(col: Column) -> pa.ChunkedArray:
     if isinstance(col, Coded):
         return pa.chunked_array([pa.array(col.text(), type=pa.string())])
     if isinstance(col, pd.Series):
-        return pa.chunked_array([pa.array([_text(v) for v in col], type=pa.string())])
+        text = arrow_text(col)
+        if text is None:
+            text = pa.array([_text(v) for v in col], type=pa.string())
+        return pa.chunked_array([text.fill_null("")])
     return col
 
 

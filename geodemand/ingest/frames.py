@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from geodemand.errors import InputFormatError
-from geodemand.ingest._coded import Coded
+from geodemand.ingest._coded import Coded, arrow_text
 from geodemand.ingest.batch import (
     Column,
     ColumnMapping,
@@ -124,8 +125,11 @@ def _series_blank(s: pd.Series) -> np.ndarray:
     missing = s.isna().to_numpy()
     if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
         return missing
-    c = Coded.from_series(s)
-    return c.blank() | missing
+    text = arrow_text(s)
+    if text is not None:
+        trimmed = pc.utf8_trim_whitespace(text.fill_null(""))
+        return pc.equal(trimmed, "").to_numpy(zero_copy_only=False) | missing
+    return Coded.from_series(s).blank() | missing
 
 
 def read_vector(path: Path, mapping: ColumnMapping | None, data: bytes | None = None) -> RawBatch:

@@ -302,12 +302,6 @@ def _add_found(f: Path, inputs: list[_Input], skipped: list[dict]) -> None:
         )
 
 
-def resolve_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Expand files, folders (their incident files, sorted) and globs into a file list."""
-    inputs, _ = _resolve_inputs(paths)
-    return [i.path for i in inputs if i.path is not None]
-
-
 # ---------------------------------------------------------------------------- per batch
 @dataclass
 class _Checked:
