@@ -17,7 +17,6 @@ import numpy as np
 from benchmarks.harness import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 
 def _points(layer: gpd.GeoDataFrame, incidents: Path, n: int, seed: int):

@@ -1,4 +1,9 @@
-"""Shared fixtures: paths to the bundled data and to ../shared/data."""
+"""Shared fixtures: paths to the bundled data (``data/``) and to the test data (``tests/data``).
+
+Everything the tests read is in the repository: ``tests/data`` holds the public data sets the
+tests need beyond the bundled ``data/`` (see ``tests/data/README.md`` for sources and
+licences), so the test command passes on a fresh clone.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 DATA = ROOT / "data"
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"shared test data not found at {SHARED} (CI has it beside the repo)")
-    return SHARED
+def test_data() -> Path:
+    """``tests/data``: real public test data (layout as in the team's data folder)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")

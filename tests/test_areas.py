@@ -47,9 +47,9 @@ def test_bundled_leicestershire_layers(data_dir):
     assert len(areas.straddling) == 0
 
 
-def test_join_equals_sjoin_on_real_month(wm_areas, shared):
+def test_join_equals_sjoin_on_real_month(wm_areas, test_data):
     table = gd.read_incidents(
-        shared / "police_uk/west_midlands_api/2018-06-west-midlands-api.csv.gz"
+        test_data / "police_uk/west_midlands_api/2018-06-west-midlands-api.csv.gz"
     )
     x, y = table.frame["x"].to_numpy(), table.frame["y"].to_numpy()
     for layer in (wm_areas.lpus, wm_areas.neighbourhoods):
@@ -116,23 +116,24 @@ def test_index_interior_cells_never_touch_a_boundary(wm_areas):
     assert 0.5 < known.mean() < 1.0
     # a cell not marked as boundary touches no polygon boundary ...
     boundaries = shapely.union_all(nb.boundary.values)
-    assert not shapely.intersects(cells.geometry.values[known], boundaries).any()
+    shapely.prepare(boundaries)  # the prepared side first: same answers, much faster
+    assert not shapely.intersects(boundaries, cells.geometry.values[known]).any()
     # ... and lies properly inside its labelled polygon, or outside every polygon
     interior = known & (labels >= 0)
     owner = nb.geometry.values[labels[interior]]
     assert shapely.contains_properly(owner, cells.geometry.values[interior]).all()
     empty = known & (labels < 0)
-    assert not shapely.intersects(
-        cells.geometry.values[empty], shapely.union_all(nb.geometry.values)
-    ).any()
+    union = shapely.union_all(nb.geometry.values)
+    shapely.prepare(union)
+    assert not shapely.intersects(union, cells.geometry.values[empty]).any()
 
 
-def test_memphis_precincts_repaired_and_joined(shared):
-    areas = read_areas(shared / "incidents/memphis/memphis_precincts.geojson", crs="EPSG:32616")
+def test_memphis_precincts_repaired_and_joined(test_data):
+    areas = read_areas(test_data / "incidents/memphis/memphis_precincts.geojson", crs="EPSG:32616")
     assert areas.repaired["lpu"] == 1
     assert shapely.is_valid(areas.lpus.geometry.values).all()
     table = gd.read_incidents(
-        shared / "incidents/memphis/memphis_robberies_2019.csv",
+        test_data / "incidents/memphis/memphis_robberies_2019.csv.gz",
         crime_type_mapping={"personal robbery": "robbery"},
     )
     joined = gd.assign_areas(table, areas)
@@ -140,9 +141,9 @@ def test_memphis_precincts_repaired_and_joined(shared):
     assert len(joined.frame) == 2_245
 
 
-def test_chicago_districts_agree_with_file_column(shared):
+def test_chicago_districts_agree_with_file_column(test_data):
     table = gd.read_incidents(
-        shared / "incidents/chicago/chicago_aggravated_assaults.csv.gz",
+        test_data / "incidents/chicago/chicago_aggravated_assaults.csv.gz",
         mapping={
             "date": "date",
             "lon": "longitude",
@@ -151,7 +152,7 @@ def test_chicago_districts_agree_with_file_column(shared):
         },
     )
     areas = read_areas(
-        shared / "incidents/chicago/chicago_police_districts.geojson",
+        test_data / "incidents/chicago/chicago_police_districts.geojson",
         crs=table.crs,
         lpu_field="Name",
     )
@@ -193,3 +194,144 @@ def test_boundary_errors(tmp_path):
     unnamed = gpd.GeoDataFrame({"code": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:27700")
     with pytest.raises(BoundaryError, match="name_field|names"):
         read_areas(unnamed)
+
+
+# ---------------------------------------------------------------------------- hostile layers
+def _lpus(names, geoms, crs="EPSG:27700"):
+    return gpd.GeoDataFrame({"lpu": names}, geometry=geoms, crs=crs)
+
+
+def test_missing_name_column_names_the_option(tmp_path):
+    unnamed = gpd.GeoDataFrame({"code": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs=27700)
+    with pytest.raises(BoundaryError, match=r"lpu_field=.*--lpu-name-field.*\['code'\]"):
+        read_areas(unnamed)
+    with pytest.raises(BoundaryError, match=r"no column 'nope'.*--lpu-name-field"):
+        read_areas(unnamed, lpu_field="nope")
+    lpus = _lpus(["a"], [shapely.box(0, 0, 10, 10)])
+    with pytest.raises(BoundaryError, match="neighbourhood_field=.*--neighbourhood-name-field"):
+        read_areas(lpus, unnamed)
+    assert read_areas(unnamed, lpu_field="code").lpus["lpu"].tolist() == ["1"]
+
+
+def test_features_without_geometry_are_ignored_with_a_warning(caplog):
+    layer = _lpus(["a", "b", "c"], [shapely.box(0, 0, 10, 10), None, shapely.Polygon()])
+    with caplog.at_level("WARNING", logger="geodemand"):
+        areas = read_areas(layer)
+    assert areas.lpus["lpu"].tolist() == ["a"]
+    assert any("features 2, 3" in r.message for r in caplog.records)
+    with pytest.raises(BoundaryError, match="no geometry"):
+        read_areas(_lpus(["a"], [None]))
+
+
+def test_3d_polygons_and_collections_become_2d_polygons():
+    z = shapely.Polygon([(0, 0, 5), (10, 0, 5), (10, 10, 5), (0, 10, 5)])
+    coll = shapely.GeometryCollection(
+        [shapely.box(20, 0, 30, 10), shapely.LineString([(0, 0), (1, 1)])]
+    )
+    areas = read_areas(_lpus(["z", "c"], [z, coll]))
+    geoms = areas.lpus.geometry.values
+    assert not shapely.has_z(geoms).any()
+    assert set(areas.lpus.geom_type) == {"Polygon"}
+    np.testing.assert_allclose(shapely.area(geoms), [100.0, 100.0])
+
+
+def test_two_features_with_one_name_are_one_lpu(caplog):
+    layer = _lpus(
+        ["a", "b", "a"],
+        [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10), shapely.box(40, 0, 50, 10)],
+    )
+    with caplog.at_level("WARNING", logger="geodemand"):
+        areas = read_areas(layer)
+    assert areas.lpus["lpu"].tolist() == ["a", "b"]
+    assert areas.lpus.geometry.area.tolist() == [200.0, 100.0]
+    assert any("features 1, 3" in r.message for r in caplog.records)
+    table = pd.DataFrame({"x": [5.0, 45.0, 25.0], "y": [5.0, 5.0, 5.0]})
+    table.attrs["crs"] = "EPSG:27700"
+    assert gd.assign_areas(table, areas)["lpu"].tolist() == ["a", "a", "b"]
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", float("nan")])
+def test_an_lpu_without_a_name_is_an_error_naming_the_feature(name):
+    layer = _lpus(["a", name], [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)])
+    with pytest.raises(BoundaryError, match=r"feature 2: no name in field 'lpu'"):
+        read_areas(layer)
+
+
+def test_numeric_names_read_as_text():
+    layer = gpd.GeoDataFrame(
+        {"Name": [1.0, 22.0]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
+        crs=27700,
+    )
+    assert read_areas(layer).lpus["lpu"].tolist() == ["1", "22"]
+
+
+def test_overlapping_lpus_are_warned_with_area_and_incidents(caplog):
+    layer = _lpus(
+        ["first", "second"], [shapely.box(0, 0, 1000, 1000), shapely.box(500, 0, 1500, 1000)]
+    )
+    with caplog.at_level("WARNING", logger="geodemand"):
+        areas = read_areas(layer)
+    assert len(areas.lpu_overlaps) == 1
+    assert areas.lpu_overlaps["area_km2"].iloc[0] == pytest.approx(0.5)
+    assert any("0.5 km²" in r.message for r in caplog.records)
+    caplog.clear()
+    pts = pd.DataFrame({"x": [100.0, 700.0, 800.0, 1200.0], "y": [10.0, 10.0, 10.0, 10.0]})
+    pts.attrs["crs"] = "EPSG:27700"
+    with caplog.at_level("WARNING", logger="geodemand"):
+        joined = gd.assign_areas(pts, areas)
+    assert joined["lpu"].tolist() == ["first", "first", "first", "second"]  # first wins
+    assert any("2 incident(s) lie where LPUs overlap" in r.message for r in caplog.records)
+    # shared edges are not overlaps
+    assert (
+        len(
+            read_areas(
+                _lpus(["a", "b"], [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+            ).lpu_overlaps
+        )
+        == 0
+    )
+
+
+def test_lpu_without_neighbourhoods_warns_and_same_names_stay_apart(caplog):
+    lpus = _lpus(
+        ["a", "b", "empty"],
+        [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10), shapely.box(100, 100, 110, 110)],
+    )
+    nbs = gpd.GeoDataFrame(
+        {"neighbourhood": ["Abbey", "Abbey", "Castle", "Castle"]},
+        geometry=[
+            shapely.box(0, 0, 5, 5),
+            shapely.box(20, 0, 25, 5),
+            shapely.box(5, 5, 8, 8),
+            shapely.box(8, 8, 10, 10),
+        ],
+        crs=27700,
+    )
+    with caplog.at_level("WARNING", logger="geodemand"):
+        areas = read_areas(lpus, nbs)
+    names = areas.neighbourhoods.set_index("neighbourhood")["lpu"].to_dict()
+    assert names == {"Abbey (a)": "a", "Abbey (b)": "b", "Castle": "a"}
+    messages = " ".join(r.message for r in caplog.records)
+    assert "'empty'" in messages and "hold no neighbourhood" in messages
+
+
+def test_layers_in_the_wrong_crs_or_with_bad_coordinates_are_errors(tmp_path):
+    bng_as_wgs = _lpus(["a"], [shapely.box(400_000, 280_000, 410_000, 290_000)], crs=4326)
+    with pytest.raises(BoundaryError, match="cannot be projected"):
+        read_areas(bng_as_wgs)
+    nan = _lpus(["a"], [shapely.Polygon([(0, 0), (np.inf, 0), (1, 1)])])
+    with pytest.raises(BoundaryError, match="not finite"):
+        read_areas(nan)
+    no_crs = gpd.GeoDataFrame({"lpu": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])
+    with pytest.raises(BoundaryError, match="no CRS"):
+        read_areas(no_crs)
+    for content in (b"", b"{not json", b"lpu,x\na,1\n"):
+        path = tmp_path / "b.geojson"
+        path.write_bytes(content)
+        with pytest.raises(BoundaryError, match="b.geojson"):
+            read_areas(path)
+    from geodemand.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="EPSG:99999"):
+        read_areas(_lpus(["a"], [shapely.box(0, 0, 1, 1)]), crs="EPSG:99999")

@@ -13,7 +13,7 @@ from geodemand.engines.repeats import concentration, plot_concentration, repeat_
 from geodemand.errors import InvalidParameterError
 from geodemand.ingest.vocabulary import normalise_crime_type
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 # --------------------------------------------------------------------------- reference twins

@@ -21,7 +21,7 @@ from geodemand.engines.density import ANALYTIC_CONSTANTS, KERNELS, kde, rule_of_
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.grid import Grid
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 CRS = "EPSG:27700"
 X0, Y0 = 452_000.0, 304_000.0
 
@@ -584,7 +584,7 @@ def test_public_name():
 
 # ------------------------------------------------------------------------ real data
 @pytest.mark.skipif(
-    not (DATA / "police_uk" / "leicestershire").exists(), reason="shared data not available"
+    not (DATA / "police_uk" / "leicestershire").exists(), reason="test data not available"
 )
 def test_incident_table_with_harm_and_decay():
     """An IncidentTable from read_incidents: crs from the table, harm weights from
@@ -635,7 +635,7 @@ def _leicestershire_burglaries_2020() -> pd.DataFrame:
 
 
 @pytest.mark.skipif(
-    not (DATA / "police_uk" / "leicestershire").exists(), reason="shared data not available"
+    not (DATA / "police_uk" / "leicestershire").exists(), reason="test data not available"
 )
 def test_leicestershire_burglaries_2020():
     import geopandas as gpd

@@ -30,7 +30,7 @@ from geodemand.engines.hotspots import gistar
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
 
-DATA = Path(__file__).parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 # ---------------------------------------------------------------------------- helpers

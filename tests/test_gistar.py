@@ -31,7 +31,7 @@ from geodemand.engines.hotspots import (
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
 
-DATA = Path(__file__).parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 esda = pytest.importorskip("esda")
 libpysal = pytest.importorskip("libpysal")

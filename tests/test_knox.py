@@ -16,7 +16,7 @@ import pytest
 from geodemand.engines.nearrepeat import KnoxResult, event_days, knox, knox_permutation, plot_knox
 from geodemand.errors import InvalidParameterError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 REF = DATA / "reference_results"
 KNOX = importlib.import_module("geodemand.engines.nearrepeat")
 
@@ -478,7 +478,7 @@ def test_knox_command_writes_table_and_heat_map(tmp_path):
 
     from geodemand.cli.commands.knox import command
 
-    memphis = DATA / "incidents" / "memphis" / "memphis_robberies_2019.csv"
+    memphis = DATA / "incidents" / "memphis" / "memphis_robberies_2019.csv.gz"
     out = tmp_path / "out"
     run = CliRunner().invoke(command, ["--incidents", str(memphis), "--permutations", "9",
                                        "--seed", "3",

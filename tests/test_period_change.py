@@ -14,7 +14,7 @@ from geodemand.engines.period_change import binomial_change_pvalues, period_chan
 from geodemand.errors import InvalidParameterError
 from geodemand.grid import Grid
 
-DATA = Path(__file__).parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.mark.parametrize("k", [1, 3, 4, 12, 12.5, 52])

@@ -64,6 +64,14 @@ def _registry() -> dict[str, Callable]:
             "--crs", default=None,
             help="Analysis CRS, projected (default: EPSG:27700 for British data, else the "
                  "data's UTM zone; announced)."),
+        "keep_unknown_types": lambda: click.option(
+            "--keep-unknown-types", is_flag=True, default=None,
+            help="Keep records whose crime type is not in the vocabulary under their own "
+                 "names (default: rejected as unknown_crime_type)."),
+        "crime_type_map": lambda: click.option(
+            "--crime-type-map", "crime_type_map", multiple=True, metavar="RAW=CANONICAL",
+            help="Map a raw crime-type name to a canonical type (repeatable), e.g. "
+                 "'personal robbery=robbery'."),
         "period": lambda: click.option(
             "--period", default=None,
             help="'week', 'month', an ISO week (2026-W46) or a month (2026-10). Default: the "
@@ -179,7 +187,7 @@ DEMAND = ("harm_scheme", "force", "include_police_generated", "crime_types", "wi
           "half_life_days", "merge_m", "premises", "site_keywords", "exclude_default_geocodes")
 #: Options that read incidents and boundaries.
 INPUTS = ("incidents", "lpu_boundaries", "neighbourhood_boundaries", "lpu_name_field",
-          "neighbourhood_name_field", "crs")
+          "neighbourhood_name_field", "crs", "keep_unknown_types", "crime_type_map")
 #: Patrol-area options.
 PATROL = ("top_n", "max_area_km2", "patrol_hours_per_day", "lpu_floor_hours",
           "minutes_per_visit", "max_visits_per_day", "review_days", "patrol_partnership_sites")
@@ -236,21 +244,10 @@ def prepare(cfg, mapping: dict | None = None, *, whole_history: bool = False):
     demand stage).
     """
     from geodemand.demand.demand import prepare_demand
-    from geodemand.ingest.areas import assign_areas, read_areas
-    from geodemand.ingest.incidents import read_incidents
-    from geodemand.jobs.weekly import resolve_boundaries
+    from geodemand.jobs.weekly import read_inputs
 
     cfg.check_files()
-    lpu_path, nb_path = resolve_boundaries(cfg)
-    paths = cfg.incidents
-    if paths is None:
-        from geodemand.ingest.synth import demo_history_path
-
-        paths = (str(demo_history_path()),)
-    table = read_incidents(list(paths), crs=cfg.crs, mapping=mapping or None)
-    areas = read_areas(lpu_path, nb_path, crs=table.crs, lpu_field=cfg.lpu_name_field,
-                       neighbourhood_field=cfg.neighbourhood_name_field)
-    table = assign_areas(table, areas)
+    table, areas = read_inputs(cfg, mapping)
     window_days = cfg.window_days
     if whole_history and len(table.frame):
         occurred = table.frame["occurred"]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geodemand._announce import announce
+from geodemand._announce import announce, warn
 from geodemand._kernels.areas import (
     exact_labels,
     raster_labels,
@@ -63,6 +63,15 @@ NAME_CANDIDATES = {
 }
 
 
+OPTION = {
+    "lpu": "lpu_field=... (CLI --lpu-name-field)",
+    "neighbourhood": "neighbourhood_field=... (CLI --neighbourhood-name-field)",
+}
+ROLE = {"lpu": "LPU", "neighbourhood": "neighbourhood"}
+#: overlaps between LPUs smaller than this (m²) are floating-point slivers, not reported
+MIN_OVERLAP_M2 = 1.0
+
+
 @dataclass(frozen=True)
 class Areas:
     """LPU and neighbourhood layers in the analysis CRS.
@@ -70,9 +79,10 @@ class Areas:
     Attributes
     ----------
     lpus : GeoDataFrame
-        Columns ``lpu`` (name) and ``geometry``.
+        Columns ``lpu`` (name, unique) and ``geometry`` (2-D polygons), in layer order.
     neighbourhoods : GeoDataFrame or None
-        Columns ``neighbourhood``, ``lpu`` (the LPU holding most of its area) and ``geometry``.
+        Columns ``neighbourhood`` (unique), ``lpu`` (the LPU holding most of its area) and
+        ``geometry``.
     crs : str
         Analysis CRS.
     repaired : dict
@@ -81,6 +91,10 @@ class Areas:
         Neighbourhoods not nested in one LPU: ``neighbourhood, lpu, share_in_lpu``.
     params : dict
         Sources and options.
+    lpu_overlaps : GeoDataFrame
+        Pairs of LPUs whose polygons overlap (more than :data:`MIN_OVERLAP_M2`):
+        ``lpu_first, lpu_second, area_km2, geometry``. Points there go to ``lpu_first``
+        (the first in layer order); :func:`assign_areas` warns how many incidents that is.
     """
 
     lpus: gpd.GeoDataFrame
@@ -89,70 +103,216 @@ class Areas:
     repaired: dict = field(default_factory=dict)
     straddling: pd.DataFrame = field(default_factory=pd.DataFrame)
     params: dict = field(default_factory=dict)
+    lpu_overlaps: gpd.GeoDataFrame | None = None
 
 
-def _load_layer(layer, crs: str, name_field: str | None, role: str) -> tuple[gpd.GeoDataFrame, int]:
+def _read_layer(layer, role: str) -> tuple[gpd.GeoDataFrame, str]:
     if isinstance(layer, str | Path):
         try:
             gdf = gpd.read_file(layer)
         except Exception as exc:  # drivers raise many types; the message matters
             raise BoundaryError(
-                f"{layer}: cannot read the {role} layer ({type(exc).__name__}: {exc}); expected a "
-                "polygon layer (GeoJSON, GeoPackage, Shapefile, ...)"
+                f"{layer}: cannot read the {ROLE[role]} layer ({type(exc).__name__}: {exc}); "
+                "expected a polygon layer (GeoJSON, GeoPackage, Shapefile, ...)"
             ) from exc
         where = str(layer)
+    elif isinstance(layer, gpd.GeoDataFrame):
+        gdf = layer.copy()
+        where = f"<{ROLE[role]} GeoDataFrame>"
+    elif isinstance(layer, gpd.GeoSeries):
+        gdf = gpd.GeoDataFrame(geometry=layer.copy())
+        where = f"<{ROLE[role]} GeoSeries>"
     else:
-        gdf = gpd.GeoDataFrame(layer).copy()
-        where = f"<{role} GeoDataFrame>"
+        raise BoundaryError(
+            f"the {ROLE[role]} layer is a {type(layer).__name__}; expected a path or a "
+            "GeoDataFrame of polygons"
+        )
+    try:
+        gdf.geometry  # noqa: B018 - raises without an active geometry column
+    except AttributeError:
+        raise BoundaryError(f"{where}: the {ROLE[role]} layer has no geometry column") from None
+    return gdf.reset_index(drop=True), where
+
+
+def _names(values: pd.Series) -> np.ndarray:
+    """Name text per feature ('' where missing); integral numbers without '.0'."""
+    out = np.full(len(values), "", dtype=object)
+    for i, v in enumerate(values.to_numpy(dtype=object)):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA:
+            continue
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            v = int(v)
+        out[i] = str(v).strip()
+    return out
+
+
+def _features(positions) -> str:
+    pos = [int(p) + 1 for p in positions]
+    head = ", ".join(str(p) for p in pos[:8])
+    return f"feature{'s' if len(pos) > 1 else ''} {head}" + (" ..." if len(pos) > 8 else "")
+
+
+def _load_layer(layer, crs: str, name_field: str | None, role: str) -> tuple[gpd.GeoDataFrame, int]:
+    """One boundary layer: named, 2-D, valid polygons in ``crs``, one feature per name."""
+    gdf, where = _read_layer(layer, role)
+    label = ROLE[role]
     if len(gdf) == 0:
-        raise BoundaryError(f"{where}: the {role} layer has no features")
+        raise BoundaryError(f"{where}: the {label} layer has no features")
     if gdf.crs is None:
-        raise BoundaryError(f"{where}: the {role} layer has no CRS")
+        raise BoundaryError(f"{where}: the {label} layer has no CRS; expected one (e.g. EPSG:4326)")
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
     if name_field is None:
         name_field = next((c for c in NAME_CANDIDATES[role] if c in gdf.columns), None)
         if name_field is None:
             raise BoundaryError(
-                f"{where}: cannot tell which column names the {role}s; pass its name_field "
-                f"(columns: {[c for c in gdf.columns if c != gdf.geometry.name]})"
+                f"{where}: cannot tell which column names the {label}s; pass {OPTION[role]} "
+                f"naming one of the columns {columns}"
             )
-        announce(f"{role} names taken from column {name_field!r} of {where}")
-    if name_field not in gdf.columns:
-        raise BoundaryError(f"{where}: no column {name_field!r} for the {role} names")
-    geom = gdf.geometry.values
-    types = set(shapely.get_type_id(geom[~shapely.is_missing(geom)]).tolist())
-    if not types <= {3, 6, 7}:
+        announce(f"{label} names taken from column {name_field!r} of {where}")
+    if name_field not in gdf.columns or name_field == gdf.geometry.name:
         raise BoundaryError(
-            f"{where}: the {role} layer must hold polygons (found geometry types {types})"
+            f"{where}: no column {name_field!r} for the {label} names; pass {OPTION[role]} "
+            f"naming one of the columns {columns}"
         )
+    geom = np.asarray(gdf.geometry.values, dtype=object)
+    names = _names(gdf[name_field])
+    keep = np.arange(len(gdf))
+
+    gone = shapely.is_missing(geom) | shapely.is_empty(geom)
+    if gone.all():
+        raise BoundaryError(f"{where}: every feature of the {label} layer has no geometry")
+    if gone.any():
+        warn(
+            f"{where}: {int(gone.sum())} {label} feature(s) without geometry ignored "
+            f"({_features(np.flatnonzero(gone))})"
+        )
+    keep, geom, names = keep[~gone], geom[~gone], names[~gone]
+
+    kinds = shapely.get_type_id(geom)
+    wrong = ~np.isin(kinds, [3, 6, 7])
+    if wrong.any():
+        first = int(np.flatnonzero(wrong)[0])
+        raise BoundaryError(
+            f"{where}: {label} layer, {_features(keep[wrong])}: found "
+            f"{geom[first].geom_type} geometry; the {label} layer must hold polygons"
+        )
+    blank = names == ""
+    if blank.any():
+        raise BoundaryError(
+            f"{where}: {label} layer, {_features(keep[blank])}: no name in field "
+            f"{name_field!r}; every {label} needs one"
+        )
+    coords = shapely.get_coordinates(geom, include_z=False)
+    if not np.isfinite(coords).all():
+        bad = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in geom])
+        raise BoundaryError(
+            f"{where}: {label} layer, {_features(keep[bad])}: coordinates that are not finite "
+            "numbers"
+        )
+    if shapely.has_z(geom).any():
+        n_z = int(shapely.has_z(geom).sum())
+        geom = shapely.force_2d(geom)
+        announce(f"{where}: dropped the Z coordinate of {n_z} {label} polygon(s)")
     invalid = ~shapely.is_valid(geom)
     repaired = int(invalid.sum())
     if repaired:
-        fixed = shapely.make_valid(geom[invalid])
-        # keep only the polygonal part of a repaired geometry
-        fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
         geom = geom.copy()
-        geom[invalid] = fixed
-        announce(f"{where}: repaired {repaired} invalid {role} polygon(s) with make_valid")
+        geom[invalid] = np.array(
+            [_polygonal(g) for g in shapely.make_valid(geom[invalid])], dtype=object
+        )
+        announce(f"{where}: repaired {repaired} invalid {label} polygon(s) with make_valid")
     collections = shapely.get_type_id(geom) == 7
     if collections.any():  # e.g. a dissolve that left stray lines: keep the polygonal part
         geom = geom.copy()
         geom[collections] = np.array([_polygonal(g) for g in geom[collections]], dtype=object)
         announce(
             f"{where}: kept the polygonal part of {int(collections.sum())} geometry "
-            f"collection(s) in the {role} layer"
+            f"collection(s) in the {label} layer"
         )
-    names = gdf[name_field].astype(str).str.strip()
-    out = gpd.GeoDataFrame({role: names.to_numpy()}, geometry=geom, crs=gdf.crs).to_crs(crs)
-    return out.reset_index(drop=True), repaired
+    empty = shapely.is_empty(geom) | (shapely.area(geom) <= 0)
+    if empty.all():
+        raise BoundaryError(f"{where}: no {label} feature has a polygon with an area")
+    if empty.any():
+        warn(
+            f"{where}: {int(empty.sum())} {label} feature(s) have no polygon with an area and "
+            f"are ignored ({_features(keep[empty])})"
+        )
+        keep, geom, names = keep[~empty], geom[~empty], names[~empty]
+    out = gpd.GeoDataFrame({role: names}, geometry=list(geom), crs=gdf.crs)
+    try:
+        out = out.to_crs(crs)
+    except Exception as exc:  # pyproj raises several types
+        raise BoundaryError(
+            f"{where}: cannot reproject the {label} layer from {gdf.crs} to {crs} ({exc})"
+        ) from exc
+    projected = shapely.get_coordinates(np.asarray(out.geometry.values, dtype=object))
+    if not np.isfinite(projected).all():
+        raise BoundaryError(
+            f"{where}: the {label} polygons do not lie where their CRS ({gdf.crs}) allows: "
+            f"they cannot be projected to {crs} (are the coordinates in another CRS?)"
+        )
+    out["_feature"] = keep
+    if role == "lpu":
+        out = _merge_same_name(out, role, where, name_field)
+    return out.drop(columns="_feature").reset_index(drop=True), repaired
+
+
+def _merge_same_name(gdf: gpd.GeoDataFrame, role: str, where: str, field_name: str):
+    """Features sharing a name become one (multi)polygon at the first one's position."""
+    dup = gdf[role].duplicated(keep=False)
+    if not dup.any():
+        return gdf
+    groups = gdf[dup].groupby(role, sort=False)["_feature"].apply(list)
+    listed = "; ".join(f"{name!r}: {_features(feats)}" for name, feats in groups.head(5).items())
+    warn(
+        f"{where}: {len(groups)} {ROLE[role]} name(s) in field {field_name!r} are shared by "
+        f"several features, merged into one {ROLE[role]} each ({listed})"
+    )
+    first = ~gdf[role].duplicated(keep="first")
+    merged = gdf.groupby(role, sort=False).geometry.apply(
+        lambda g: shapely.union_all(np.asarray(g.values, dtype=object))
+    )
+    out = gdf[first].copy()
+    out["geometry"] = merged.reindex(out[role]).to_numpy()
+    return out
 
 
 def _polygonal(geom):
+    if geom is None:
+        return shapely.Polygon()
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
     parts = [
         g for g in getattr(geom, "geoms", [geom]) if g.geom_type in ("Polygon", "MultiPolygon")
     ]
     return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def lpu_overlaps(lpus: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Pairs of LPUs whose polygons overlap by more than :data:`MIN_OVERLAP_M2`.
+
+    Columns ``lpu_first`` (earlier in layer order, which wins the overlap), ``lpu_second``,
+    ``area_km2`` and the overlap ``geometry``.
+    """
+    geoms = np.asarray(lpus.geometry.values, dtype=object)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    rows = []
+    for i, j in zip(left, right, strict=True):
+        inter = shapely.intersection(geoms[i], geoms[j])
+        area = float(shapely.area(inter))
+        if area > MIN_OVERLAP_M2:
+            rows.append((lpus["lpu"].iat[i], lpus["lpu"].iat[j], area / 1e6, _polygonal(inter)))
+    return gpd.GeoDataFrame(
+        {
+            "lpu_first": [r[0] for r in rows],
+            "lpu_second": [r[1] for r in rows],
+            "area_km2": [r[2] for r in rows],
+        },
+        geometry=[r[3] for r in rows],
+        crs=lpus.crs,
+    )
 
 
 def read_areas(
@@ -176,24 +336,67 @@ def read_areas(
         Columns holding the names (detected from common names if absent, announced).
     nesting_tolerance : float
         A neighbourhood nests when at least this share of its area lies in one LPU.
+
+    Notes
+    -----
+    Features without geometry, or whose polygons have no area, are ignored (warned); Z
+    coordinates are dropped; invalid polygons are repaired with ``make_valid`` and geometry
+    collections reduced to their polygons. LPU features sharing a name are merged into one
+    LPU (warned); neighbourhoods sharing a name are merged when they lie in the same LPU and
+    otherwise named ``"<name> (<LPU>)"`` (warned). A feature without a name, a layer of
+    points or lines, or coordinates that are not finite in the layer's CRS raise
+    :class:`~geodemand.errors.BoundaryError` naming the file, the feature(s) and the field.
+    Overlapping LPUs are warned with the overlap's area (km²): a point there goes to the
+    first LPU in layer order (see the module docstring), and :func:`assign_areas` says how
+    many incidents that is. An LPU holding no neighbourhood is warned.
     """
     from pyproj import CRS
+    from pyproj.exceptions import CRSError
 
-    if not CRS.from_user_input(crs).is_projected:
+    try:
+        projected = CRS.from_user_input(crs).is_projected
+    except (CRSError, TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"analysis CRS {crs!r}: not a CRS pyproj knows ({exc})"
+        ) from None
+    if not projected:
         raise InvalidParameterError(f"analysis CRS {crs!r} must be projected (metres)")
+    if not 0 < nesting_tolerance <= 1:
+        raise InvalidParameterError(
+            f"nesting_tolerance={nesting_tolerance!r}: expected a share in (0, 1]"
+        )
     lpu_gdf, lpu_fixed = _load_layer(lpus, crs, lpu_field, "lpu")
     repaired = {"lpu": lpu_fixed}
+    overlaps = lpu_overlaps(lpu_gdf)
+    if len(overlaps):
+        listed = ", ".join(
+            f"{a!r}/{b!r} {k:.3g} km²"
+            for a, b, k in overlaps[["lpu_first", "lpu_second", "area_km2"]]
+            .head(5)
+            .itertuples(index=False)
+        )
+        warn(
+            f"{len(overlaps)} pair(s) of LPUs overlap ({overlaps['area_km2'].sum():.3g} km² in "
+            f"all: {listed}); an incident there is given the first LPU in layer order"
+        )
     nb_gdf = None
     straddling = pd.DataFrame(columns=["neighbourhood", "lpu", "share_in_lpu"])
     if neighbourhoods is not None:
         nb_gdf, nb_fixed = _load_layer(neighbourhoods, crs, neighbourhood_field, "neighbourhood")
         repaired["neighbourhood"] = nb_fixed
         nb_gdf, straddling = _nest(nb_gdf, lpu_gdf, nesting_tolerance)
+        nb_gdf = _unique_neighbourhoods(nb_gdf)
         if len(straddling):
             announce(
                 f"{len(straddling)} neighbourhood(s) straddle LPU boundaries (less than "
                 f"{nesting_tolerance:.0%} of their area in one LPU): "
                 f"{', '.join(straddling['neighbourhood'].head(5))}"
+            )
+        empty = sorted(set(lpu_gdf["lpu"]) - set(nb_gdf["lpu"]))
+        if empty:
+            warn(
+                f"{len(empty)} LPU(s) hold no neighbourhood: {', '.join(map(repr, empty[:10]))}"
+                "; their incidents get neighbourhood 'outside'"
             )
     return Areas(
         lpus=lpu_gdf,
@@ -209,7 +412,33 @@ def read_areas(
             "crs": crs,
             "nesting_tolerance": nesting_tolerance,
         },
+        lpu_overlaps=overlaps,
     )
+
+
+def _unique_neighbourhoods(nb: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Merge same-name neighbourhoods of one LPU; name the others ``"<name> (<LPU>)"``."""
+    key = nb["neighbourhood"] + "\x00" + nb["lpu"]
+    if key.duplicated().any():
+        n = int(key.duplicated().sum())
+        warn(f"{n} neighbourhood feature(s) share a name with another in the same LPU: merged")
+        merged = nb.groupby(key, sort=False).geometry.apply(
+            lambda g: shapely.union_all(np.asarray(g.values, dtype=object))
+        )
+        nb = nb[~key.duplicated()].copy()
+        nb["geometry"] = merged.reindex(key[~key.duplicated()]).to_numpy()
+    clash = nb["neighbourhood"].duplicated(keep=False)
+    if clash.any():
+        names = sorted(set(nb.loc[clash, "neighbourhood"]))
+        warn(
+            f"{len(names)} neighbourhood name(s) occur in several LPUs and are named "
+            f"'<name> (<LPU>)': {', '.join(map(repr, names[:5]))}"
+        )
+        nb = nb.copy()
+        nb.loc[clash, "neighbourhood"] = (
+            nb.loc[clash, "neighbourhood"] + " (" + nb.loc[clash, "lpu"] + ")"
+        )
+    return nb.reset_index(drop=True)
 
 
 def _nest(nb: gpd.GeoDataFrame, lpus: gpd.GeoDataFrame, tol: float):
@@ -447,6 +676,15 @@ def assign_areas(incidents, areas: Areas):
         out["neighbourhood"] = OUTSIDE
     out["outside"] = lpu_pos < 0
     out.attrs = dict(frame.attrs)
+    overlaps = getattr(areas, "lpu_overlaps", None)
+    if overlaps is not None and len(overlaps) and len(x):
+        in_overlap = int((label_points(x, y, overlaps) >= 0).sum())
+        if in_overlap:
+            warn(
+                f"{in_overlap:,} incident(s) lie where LPUs overlap "
+                f"({overlaps['area_km2'].sum():.3g} km²); each was given the first LPU in "
+                "layer order"
+            )
     n_out = int((lpu_pos < 0).sum())
     if n_out:
         announce(

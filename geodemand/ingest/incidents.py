@@ -1,30 +1,55 @@
 """Incident ingest with full accounting: every record read is accepted or rejected with a reason.
 
 :func:`read_incidents` reads police.uk street CSVs (current and 2011 formats), police.uk API
-records (JSON or flattened CSV), generic CSV with a :class:`ColumnMapping`, and GeoJSON /
-GeoPackage / GeoParquet, from a file, a folder, a glob or a list (``.gz`` works), and returns
-an :class:`IncidentTable` in the canonical schema, in a projected metric CRS.
+records (JSON, JSON lines or flattened CSV), generic delimited text (``,`` ``;`` tab ``|``) or
+JSON records with a :class:`ColumnMapping`, GeoJSON / GeoPackage / GeoParquet, and pandas
+DataFrames or GeoDataFrames, from a file, a folder, a glob or a list (``.gz`` works), and
+returns an :class:`IncidentTable` in the canonical schema, in a projected metric CRS.
 
 Canonical columns (``IncidentTable.frame``)
 -------------------------------------------
 ``incident_id`` (str, unique), ``occurred`` (datetime64[ns]; the month start when
 ``date_precision == "month"``), ``date_precision`` (``"month"``, ``"day"`` or ``"minute"``),
-``crime_type`` (canonical slug, see :mod:`geodemand.demand.harm`), ``x``, ``y`` (metres in the
-analysis CRS), ``location_key`` (stable id of the place: ``pt:<lon>,<lat>`` for police.uk map
-points and other lon/lat input, ``xy:<x>,<y>`` for projected input, ``id:<value>`` for a mapped
-location column; a ``location_key`` column of geodemand's own output is kept as it is),
-``source_file``,
-``source_row`` (1-based record number in its file: the first data record is 1, i.e. line 2 of a
-CSV with a header), ``synthetic`` (bool), and the input's other columns prefixed ``raw_``.
+``crime_type`` (canonical slug, see :mod:`geodemand.ingest.vocabulary`), ``x``, ``y``
+(float64 metres in the analysis CRS), ``location_key`` (stable id of the place:
+``pt:<lon>,<lat>`` for police.uk map points and other lon/lat input, ``xy:<x>,<y>`` for
+projected input, ``id:<value>`` for a mapped location column; a ``location_key`` column of
+geodemand's own output is kept as it is), ``source_file``, ``source_row`` (1-based record
+number in its file: the first data record is 1, i.e. line 2 of a CSV with a header),
+``synthetic`` (bool), then ``location_label`` (the place's text, may be empty: police.uk
+``Location`` such as "On or near Swan Street", the 2011 ``Location``, API ``street_name``;
+for generic input the mapped ``location_label`` column, else the mapped ``location``
+column's text), and the input's other columns prefixed ``raw_`` (police.uk ``Location`` is
+also kept as ``raw_location``).
 
-Rejection reasons (``IncidentTable.rejects["reason"]``), checked in this order
-------------------------------------------------------------------------------
-``empty_record``, ``non_point_geometry``, ``missing_coordinates``, ``non_numeric_coordinates``,
-``coordinates_out_of_range`` (|lon| > 180 or |lat| > 90), ``likely_swapped_lon_lat`` (outside
-the analysis CRS's area but inside it with lon/lat swapped), ``coordinates_outside_crs_area``,
-``missing_date``, ``unparseable_date``, ``unknown_crime_type`` (only with ``strict_types``),
-``not_force_record`` (only with ``force_only``), ``duplicate_id`` (the first record with an id
-is kept, in file then record order).
+Memory: ``date_precision``, ``location_label``, ``source_file`` and the ``raw_*`` columns
+with few distinct values are pandas ``Categorical`` with sorted categories (they compare,
+sort and group like the text); ``incident_id``, ``crime_type``, ``location_key`` and
+mostly-distinct raw columns are arrow-backed strings (downstream code counts and maps crime
+types and place keys as text: a categorical's ``value_counts`` would list absent
+categories). A police.uk street incident takes about 180 bytes.
+
+Rejection reasons (``IncidentTable.rejects["reason"]``)
+-------------------------------------------------------
+In the order of :data:`REASONS` (a record failing several checks gets the first):
+``malformed_record`` (a CSV row with the wrong number of fields, a JSON item that is not an
+object), ``empty_record``, ``non_point_geometry``, ``missing_coordinates``,
+``non_numeric_coordinates``, ``coordinates_out_of_range`` (|lon| > 180 or |lat| > 90),
+``likely_swapped_lon_lat`` (outside the analysis CRS's area but inside it with lon/lat
+swapped), ``coordinates_outside_crs_area`` (outside the analysis CRS's area of use; for
+British National Grid input also outside Great Britain's land box or looking like degrees
+typed into Easting/Northing; ``0, 0`` anywhere), ``outside_study_area`` (only with
+``study_area``), ``missing_date``, ``unparseable_date``, ``date_out_of_range`` (see
+:mod:`geodemand.ingest.checks` for the supported range), ``unknown_crime_type`` (an empty
+type always; a type not in the vocabulary unless ``strict_types=False``),
+``not_force_record`` (only with ``force_only``), ``duplicate_id`` (the first record with an
+id is kept, in file then record order).
+
+A whole file whose points lie in the expected area only with longitude and latitude swapped
+is refused with an :class:`~geodemand.errors.InputFormatError` (its columns are swapped),
+rather than read under a far-away CRS. Files in a folder (or matched by a glob) that are not
+incident data are skipped and reported (``IncidentTable.skipped``, the accounting, and a
+warning); a file named explicitly must be incident data.
 
 ``accepted + rejected == read`` is checked for every file; a failure is an internal error.
 """
@@ -32,38 +57,67 @@ is kept, in file then record order).
 from __future__ import annotations
 
 import glob as globmod
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyproj import CRS, Transformer
+import pyarrow as pa
 
-from geodemand._announce import announce
+from geodemand._announce import announce, warn
 from geodemand._hashing import sha256_file
 from geodemand.errors import InputFormatError, InternalConsistencyError, InvalidParameterError
-from geodemand.ingest.readers import VECTOR_SUFFIXES, ColumnMapping, RawBatch, read_one
+from geodemand.ingest._coded import Coded, string_series, to_categorical
+from geodemand.ingest.batch import ColumnMapping, NotIncidentDataError, RawBatch
+from geodemand.ingest.checks import (
+    CODE,
+    PRECISIONS,
+    REASONS,
+    Pairs,
+    check_crimes,
+    check_dates,
+    coordinate_pairs,
+    resolve_date_range,
+    worse,
+)
+from geodemand.ingest.frames import VECTOR_SUFFIXES, read_frame, stem_name
+from geodemand.ingest.ids import Ids, repeated_after_first
+from geodemand.ingest.placement import (
+    BNG_LAND,
+    BRITISH_CRS,
+    GB_AREA,
+    GB_BOUNDS,
+    Points,
+    analysis_crs,
+    area_check,
+    choose_crs,
+    crs_area_bounds,
+    detect_swapped_file,
+    expected_area,
+    locate,
+    project,
+    study_area_of,
+    study_check,
+    valid_crs,
+)
+from geodemand.ingest.readers import FORMATS, TEXT_SUFFIXES, read_one
 from geodemand.ingest.vocabulary import normalise_crime_type
 
-__all__ = ["ColumnMapping", "IncidentTable", "read_incidents", "REASONS", "CANONICAL_COLUMNS"]
-
-REASONS = (
-    "empty_record",
-    "non_point_geometry",
-    "missing_coordinates",
-    "non_numeric_coordinates",
-    "coordinates_out_of_range",
-    "likely_swapped_lon_lat",
-    "coordinates_outside_crs_area",
-    "missing_date",
-    "unparseable_date",
-    "unknown_crime_type",
-    "not_force_record",
-    "duplicate_id",
-)
+__all__ = [
+    "ColumnMapping",
+    "IncidentTable",
+    "read_incidents",
+    "REASONS",
+    "CANONICAL_COLUMNS",
+    "INCIDENT_COLUMNS",
+    "crs_area_bounds",
+    "choose_crs",
+    "BRITISH_CRS",
+    "BNG_LAND",
+    "GB_AREA",
+    "GB_BOUNDS",
+]
 
 CANONICAL_COLUMNS = (
     "incident_id",
@@ -77,13 +131,12 @@ CANONICAL_COLUMNS = (
     "source_row",
     "synthetic",
 )
+#: the columns :func:`read_incidents` always writes first: the canonical ones, then the
+#: place text (synthetic tables do not have it yet)
+INCIDENT_COLUMNS = (*CANONICAL_COLUMNS, "location_label")
 
-BRITISH_CRS = "EPSG:27700"
-# EPSG:27700's area of use (lon/lat): British data are recognised by their median point in it
-GB_AREA = (-9.01, 49.75, 2.01, 61.01)
-# points may lie this far around it (padded 1 degree) before they are rejected as outside
-GB_BOUNDS = (-10.0, 48.75, 3.0, 62.0)
-INPUT_SUFFIXES = (".csv", ".json", ".txt", *VECTOR_SUFFIXES)
+INPUT_SUFFIXES = (*TEXT_SUFFIXES, *VECTOR_SUFFIXES)
+REJECT_COLUMNS = ["source_file", "source_row", "reason", "detail", "raw"]
 
 
 @dataclass(frozen=True)
@@ -98,16 +151,21 @@ class IncidentTable:
     crs : str
         The projected analysis CRS, e.g. ``"EPSG:27700"``.
     rejects : DataFrame
-        ``source_file, source_row, reason, detail, raw`` (raw = the record as JSON text).
+        ``source_file, source_row, reason, detail, raw`` (raw = the record as read, JSON).
     accounting : DataFrame
-        One row per file plus a ``TOTAL`` row: ``file, format, read, accepted, rejected`` and
-        one column per rejection reason that occurred.
+        One row per file read plus one per file skipped (``format = "skipped"``, zero
+        counts) and a ``TOTAL`` row: ``file, format, read, accepted, rejected`` and one
+        column per rejection reason that occurred.
     sources : tuple of dict
-        Per file: ``path, format, sha256, bytes, read, accepted, rejected``.
+        Per file read: ``path, format, sha256, bytes, read, accepted, rejected`` (``sha256``
+        and ``bytes`` are None for a DataFrame).
     unknown_crime_types : dict
-        Crime-type names not in the vocabulary, with their counts (kept unless strict).
+        Crime-type names not in the vocabulary that were kept (``strict_types=False``), with
+        their counts.
     params : dict
         The options that made this table.
+    skipped : tuple of dict
+        Files found in a folder or by a glob that are not incident data: ``path, reason``.
     """
 
     frame: pd.DataFrame
@@ -117,6 +175,7 @@ class IncidentTable:
     sources: tuple[dict, ...]
     unknown_crime_types: dict[str, int] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    skipped: tuple[dict, ...] = ()
 
     @property
     def synthetic(self) -> bool:
@@ -126,7 +185,7 @@ class IncidentTable:
     @property
     def date_precision(self) -> str:
         """The coarsest date precision present (``month`` > ``day`` > ``minute``)."""
-        present = set(self.frame["date_precision"].unique())
+        present = set(pd.unique(self.frame["date_precision"].astype(str)))
         for level in ("month", "day", "minute"):
             if level in present:
                 return level
@@ -154,443 +213,393 @@ class IncidentTable:
         )
 
 
-# ---------------------------------------------------------------------------- paths
-def resolve_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Expand files, folders (their incident files, sorted) and globs into a file list."""
-    if isinstance(paths, str | Path):
+# ---------------------------------------------------------------------------- inputs
+@dataclass
+class _Input:
+    """One thing to read: a file (``explicit`` when named directly) or a DataFrame."""
+
+    label: str
+    path: Path | None = None
+    frame: pd.DataFrame | None = None
+    explicit: bool = True
+
+
+def _is_frame(obj) -> bool:
+    return isinstance(obj, pd.DataFrame)
+
+
+def _resolve_inputs(paths) -> tuple[list[_Input], list[dict]]:
+    """Expand files, folders (sorted), globs and DataFrames; list what a folder skips."""
+    if isinstance(paths, str | Path) or _is_frame(paths):
         paths = [paths]
-    out: list[Path] = []
+    if not isinstance(paths, Iterable):
+        raise InvalidParameterError(
+            f"paths: expected a path, a folder, a glob, a DataFrame or a list of them; got "
+            f"{type(paths).__name__}"
+        )
+    inputs: list[_Input] = []
+    skipped: list[dict] = []
+    n_frames = 0
     for item in paths:
+        if _is_frame(item):
+            n_frames += 1
+            kind = (
+                "GeoDataFrame"
+                if hasattr(item, "geometry") and hasattr(item, "crs")
+                else ("DataFrame")
+            )
+            inputs.append(_Input(label=f"<{kind} {n_frames}>", frame=item))
+            continue
+        if not isinstance(item, str | Path):
+            raise InvalidParameterError(
+                f"paths: {item!r} is a {type(item).__name__}; expected a path, a folder, a glob "
+                "or a DataFrame"
+            )
         text = str(item)
         p = Path(text)
-        if any(ch in text for ch in "*?["):
+        if any(ch in text for ch in "*?[") and not p.exists():
             matches = sorted(Path(m) for m in globmod.glob(text, recursive=True))
             if not matches:
                 raise InputFormatError(f"{text}: the pattern matches no file")
-            out.extend(m for m in matches if m.is_file())
+            for m in matches:
+                if m.is_file():
+                    _add_found(m, inputs, skipped)
         elif p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and f.name.lower().removesuffix(".gz").endswith(INPUT_SUFFIXES)
-            )
-            if not found:
+            found = sorted(f for f in p.rglob("*") if f.is_file())
+            before = len(inputs)
+            for f in found:
+                _add_found(f, inputs, skipped)
+            if len(inputs) == before:
                 raise InputFormatError(
                     f"{p}: folder has no incident files (expected {', '.join(INPUT_SUFFIXES)}, "
                     "optionally .gz)"
+                    + (f"; skipped {len(skipped)} other file(s)" if skipped else "")
                 )
-            out.extend(found)
         elif p.is_file():
-            out.append(p)
+            inputs.append(_Input(label=str(p), path=p))
         else:
             raise InputFormatError(f"{p}: no such file or folder")
-    seen: set[Path] = set()
+    seen: set = set()
     unique = []
-    for p in out:
-        r = p.resolve()
-        if r not in seen:
-            seen.add(r)
-            unique.append(p)
-    return unique
+    for inp in inputs:
+        key = inp.path.resolve() if inp.path is not None else id(inp.frame)
+        if key not in seen:
+            seen.add(key)
+            unique.append(inp)
+    return unique, skipped
 
 
-# ---------------------------------------------------------------------------- CRS choice
-def choose_crs(lon: np.ndarray, lat: np.ndarray, requested: str | None) -> str:
-    """The analysis CRS: ``requested``, else EPSG:27700 for British data, else UTM.
-
-    The choice is announced. British = the median lon/lat lies in Great Britain's box.
-    """
-    if requested is not None:
-        crs = CRS.from_user_input(requested)
-        if not crs.is_projected:
-            raise InvalidParameterError(
-                f"analysis CRS {requested!r} is not projected; give a metric CRS (e.g. EPSG:27700)"
-            )
-        return crs.to_string()
-    if len(lon) == 0:
-        raise InvalidParameterError("no valid coordinates to choose an analysis CRS from")
-    mlon, mlat = float(np.median(lon)), float(np.median(lat))
-    if GB_AREA[0] <= mlon <= GB_AREA[2] and GB_AREA[1] <= mlat <= GB_AREA[3]:
-        announce(
-            "analysis CRS EPSG:27700 (British National Grid, metres): the data lie in Great Britain"
+def _add_found(f: Path, inputs: list[_Input], skipped: list[dict]) -> None:
+    if stem_name(f).endswith(INPUT_SUFFIXES):
+        inputs.append(_Input(label=str(f), path=f, explicit=False))
+    else:
+        skipped.append(
+            {
+                "path": str(f),
+                "reason": "not an incident file type (expected "
+                f"{', '.join(INPUT_SUFFIXES)}, optionally .gz)",
+            }
         )
-        return BRITISH_CRS
-    zone = int(np.floor((mlon + 180.0) / 6.0)) % 60 + 1
-    code = (32600 if mlat >= 0 else 32700) + zone
-    announce(
-        f"analysis CRS EPSG:{code} (WGS 84 / UTM zone {zone}{'N' if mlat >= 0 else 'S'}, metres), "
-        f"from the data's median position ({mlon:.3f}, {mlat:.3f})"
-    )
-    return f"EPSG:{code}"
 
 
-@lru_cache(maxsize=32)
-def _transformer(src: str, dst: str) -> Transformer:
-    """A cached lon/lat-ordered transformer between two CRSs."""
-    return Transformer.from_crs(src, dst, always_xy=True)
-
-
-def _area_bounds(crs: str) -> tuple[float, float, float, float]:
-    """The lon/lat box in which points may lie for ``crs`` (its area of use, padded)."""
-    if crs == BRITISH_CRS:
-        return GB_BOUNDS
-    c = CRS.from_user_input(crs)
-    area = c.area_of_use
-    if area is None:
-        return (-180.0, -90.0, 180.0, 90.0)
-    pad = 3.0  # UTM zones are 6 degrees wide; data near a zone edge is still fine
-    return (area.west - pad, area.south - pad, area.east + pad, area.north + pad)
-
-
-# ---------------------------------------------------------------------------- validation
+# ---------------------------------------------------------------------------- per batch
 @dataclass
 class _Checked:
-    """One file's records after parsing, before the cross-file duplicate check."""
+    """One batch after its record checks (all but the cross-file ones)."""
 
     batch: RawBatch
-    reason: np.ndarray  # object array, "" = accepted so far
-    detail: np.ndarray
-    lon: np.ndarray  # geographic lon/lat for lon/lat input (NaN otherwise)
-    lat: np.ndarray
-    a: np.ndarray  # numeric coordinates as given
-    b: np.ndarray
-    occurred: np.ndarray
-    precision: np.ndarray
-    crime: np.ndarray
-    known: np.ndarray
+    reason: np.ndarray  # int8 per record, 0 = accepted so far
+    points: Points  # the distinct coordinate pairs and where they are
+    ns: np.ndarray  # per record, int64 nanoseconds
+    precision: np.ndarray  # per record, index into PRECISIONS
+    crime: Coded  # canonical per record
+    crime_known: np.ndarray  # per value of crime
+    ids: Ids  # given or made ids, and their hashes
+    date_range: tuple[pd.Timestamp, pd.Timestamp]
 
-
-def _parse_dates(dates: pd.Series, precision: str | None, fmt: str | None):
-    """Parse dates; return (datetime64[ns] array with NaT, precision array).
-
-    Text is parsed (ISO 8601, then day-first); a datetime column is used as it is. Precision
-    is "month" when given, else "minute" where the value has a time of day, else "day".
-    """
-    if pd.api.types.is_datetime64_any_dtype(dates):
-        parsed = dates
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        values = parsed.to_numpy(dtype="datetime64[ns]")
-        if precision == "month":
-            return values, np.full(len(values), "month", dtype=object)
-        has_time = (values - values.astype("datetime64[D]")) != np.timedelta64(0, "ns")
-        return values, np.where(has_time, "minute", "day").astype(object)
-    text = dates.astype(str).str.strip()
-    if precision == "month":
-        parsed = pd.to_datetime(text, format=fmt or "%Y-%m", errors="coerce")
-        return parsed.to_numpy(dtype="datetime64[ns]"), np.full(len(text), "month", dtype=object)
-    if fmt:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-    else:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        retry = parsed.isna() & text.ne("")
-        if retry.any():  # e.g. "01/02/2016": day first, as in UK data
-            parsed = parsed.where(
-                ~retry, pd.to_datetime(text[retry], dayfirst=True, errors="coerce")
-            )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    has_time = text.str.contains(r"\d[T ]\d{1,2}:\d{2}", regex=True)
-    prec = np.where(has_time, "minute", "day").astype(object)
-    return parsed.to_numpy(dtype="datetime64[ns]"), prec
-
-
-def _is_blank(column: pd.Series) -> np.ndarray:
-    """True where a value is empty: NaN/NaT, or text that is empty after stripping."""
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-        return column.isna().to_numpy()
-    return (column.astype(str).str.strip() == "").to_numpy() | column.isna().to_numpy()
-
-
-def _coordinate(column: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
-    """Numeric values, a missing mask and (for text input) the stripped text."""
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype=float)
-        return values, np.isnan(values), None
-    text = column.astype(str).str.strip()
-    missing = ((text == "") | text.str.lower().isin(["nan", "none", "null"])).to_numpy()
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float), missing, text
+    @property
+    def pairs(self) -> Pairs:
+        return self.points.pairs
 
 
 def _check_batch(
-    batch: RawBatch, strict_types: bool, crime_mapping: dict[str, str] | None
+    batch: RawBatch,
+    *,
+    strict_types: bool,
+    crime_mapping: dict[str, str] | None,
+    date_range,
+    force_only: bool,
+    id_prefix: str,
 ) -> _Checked:
-    f = batch.frame
-    n = len(f)
-    reason = np.full(n, "", dtype=object)
-    detail = np.full(n, "", dtype=object)
+    reason = np.zeros(batch.n, dtype=np.int8)
+    if batch.problem is not None:
+        for code in ("malformed_record", "non_point_geometry"):
+            worse(reason, CODE[code], batch.problem == code)
+    worse(reason, CODE["empty_record"], batch.blank)
 
-    def flag(mask: np.ndarray, code: str, text) -> None:
-        """Give ``code`` to rows in ``mask`` without a reason; ``text`` may be a callable
-        building the detail for just those rows (an index array)."""
-        m = mask & (reason == "")
-        if not m.any():
-            return
-        reason[m] = code
-        detail[m] = text(np.flatnonzero(m)) if callable(text) else text
+    lonlat = batch.coords == "lonlat"
+    pairs = coordinate_pairs(batch.a, batch.b, lonlat=lonlat, decimal_comma=batch.decimal_comma)
+    names = (batch.fields.get("a", "x"), batch.fields.get("b", "y"))
+    points = locate(batch.path, pairs, lonlat=lonlat, source_crs=batch.source_crs, names=names)
 
-    std_cols = [c for c in ("id", "date", "crime", "a", "b", "location") if c in f.columns]
-    blank = np.ones(n, dtype=bool)
-    for col in std_cols:
-        blank &= _is_blank(f[col])
-    if blank.any():  # confirm on the other columns of the few candidate rows
-        for col in (c for c in f.columns if c.startswith("raw_")):
-            blank[blank] &= _is_blank(f[col][blank])
-    flag(blank, "empty_record", "the record has no values")
-    if "geometry_problem" in f.columns:
-        gp = f["geometry_problem"].to_numpy(dtype=object) == "non_point_geometry"
-        flag(gp, "non_point_geometry", "geometry is not a point")
-
-    a, a_missing, _ = _coordinate(f["a"])
-    b, b_missing, _ = _coordinate(f["b"])
-    names = ("longitude", "latitude") if batch.coords == "lonlat" else ("x", "y")
-
-    def values_text(rows: np.ndarray, tail: str) -> np.ndarray:
-        ra = f["a"].astype(str).to_numpy()[rows]
-        rb = f["b"].astype(str).to_numpy()[rows]
-        return np.array(
-            [f"{names[0]}={x}, {names[1]}={y}: {tail}" for x, y in zip(ra, rb, strict=True)],
-            dtype=object,
-        )
-
-    flag(a_missing | b_missing, "missing_coordinates", f"{names[0]}/{names[1]} empty")
-    nonnum = ~(np.isfinite(a) & np.isfinite(b))
-    flag(nonnum, "non_numeric_coordinates", lambda r: values_text(r, "expected finite numbers"))
-    lon = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    if batch.coords == "lonlat":
-        bad = (np.abs(a) > 180) | (np.abs(b) > 90)
-        flag(
-            bad & ~nonnum,
-            "coordinates_out_of_range",
-            lambda r: values_text(r, "expected |longitude| <= 180 and |latitude| <= 90"),
-        )
-        lon, lat = a.copy(), b.copy()
-    else:
-        ok = reason == ""
-        if ok.any():
-            to_geo = _transformer(batch.source_crs, "EPSG:4326")
-            glon, glat = to_geo.transform(a[ok], b[ok])
-            lon[ok], lat[ok] = glon, glat
-
-    if "precision" in f.columns:
-        occurred, precision = _parse_dates(f["date"], None, batch.date_format)
-        given = f["precision"].astype(str).to_numpy(dtype=object)
-        valid = np.isin(given, ["month", "day", "minute"])
-        precision = np.where(valid, given, precision)
-    else:
-        occurred, precision = _parse_dates(f["date"], batch.date_precision, batch.date_format)
-    flag(_is_blank(f["date"]), "missing_date", "date empty")
-    expected = batch.date_format or "an ISO date or date-time"
-    flag(
-        np.isnat(occurred),
-        "unparseable_date",
-        lambda r: ("date=" + f["date"].astype(str).iloc[r] + f": expected {expected}").to_numpy(),
+    dates = check_dates(
+        batch.date,
+        month=batch.date_precision == "month",
+        fmt=batch.date_format,
+        given_precision=batch.precision,
+        date_range=date_range,
     )
+    worse(reason, dates.reason)
 
     mapping = dict(batch.crime_mapping)
     if crime_mapping:
         mapping.update(crime_mapping)
-    crime, known = normalise_crime_type(f["crime"].astype(str).to_numpy(), mapping or None)
-    crime = crime.to_numpy(dtype=object)
-    known = known.to_numpy(dtype=bool)
-    if strict_types:
-        flag(
-            ~known,
-            "unknown_crime_type",
-            lambda r: (
-                "crime type " + f["crime"].astype(str).iloc[r] + " is not in the vocabulary"
-            ).to_numpy(),
+    crimes = check_crimes(batch.crime, mapping, strict_types)
+    worse(reason, crimes.reason)
+
+    if force_only and batch.force_flag is not None:
+        not_force = np.array([v.strip() != "Force" for v in batch.force_flag.values], dtype=bool)
+        worse(reason, CODE["not_force_record"], batch.force_flag.per_row(not_force))
+
+    return _Checked(
+        batch=batch,
+        reason=reason,
+        points=points,
+        ns=dates.ns,
+        precision=dates.precision,
+        crime=crimes.canonical,
+        crime_known=crimes.known,
+        ids=Ids.of(batch.ids, batch.n, id_prefix),
+        date_range=date_range,
+    )
+
+
+def _flag_duplicate_ids(checked: list[_Checked]) -> None:
+    """Later records repeating an earlier record's id get ``duplicate_id`` (the first, in
+    file then record order, is kept); only records accepted so far take part."""
+    rows_of = [np.flatnonzero(c.reason == 0) for c in checked]
+    parts = [(c.ids, rows) for c, rows in zip(checked, rows_of, strict=True)]
+    for c, rows, dup in zip(checked, rows_of, repeated_after_first(parts), strict=True):
+        if dup.any():
+            mask = np.zeros(c.batch.n, dtype=bool)
+            mask[rows[dup]] = True
+            worse(c.reason, CODE["duplicate_id"], mask)
+
+
+# ---------------------------------------------------------------------------- assembly
+def _location(c: _Checked, cache: dict) -> Coded:
+    """Location keys per record; ``cache`` maps (kind, a, b) -> key across files, so that a
+    map point seen every month is formatted once."""
+    b, p = c.batch, c.pairs
+    if b.location_kind == "verbatim" and b.location is not None:
+        return b.location
+    if b.location_kind == "column" and b.location is not None:
+        return Coded(
+            np.array(["id:" + v for v in b.location.values], dtype=object), b.location.codes
         )
-    return _Checked(batch, reason, detail, lon, lat, a, b, occurred, precision, crime, known)
+    ok = np.flatnonzero(p.reason == 0)
+    keys = np.full(len(p.a), "", dtype=object)
+    if len(ok):
+        if b.coords == "lonlat":
+            ka, kb, tag, dec = c.points.lon[ok], c.points.lat[ok], "pt", 6
+        else:
+            ka, kb, tag, dec = p.a[ok], p.b[ok], "xy", 1
+        ra, rb = np.round(ka, dec), np.round(kb, dec)
+        found = [cache.get((tag, x, y)) for x, y in zip(ra.tolist(), rb.tolist(), strict=True)]
+        new = np.array([k is None for k in found], dtype=bool)
+        if new.any():
+            fa = np.char.mod(f"%.{dec}f", ra[new])
+            fb = np.char.mod(f"%.{dec}f", rb[new])
+            made = np.char.add(np.char.add(tag + ":", fa), np.char.add(",", fb)).tolist()
+            for x, y, key in zip(ra[new].tolist(), rb[new].tolist(), made, strict=True):
+                cache[(tag, x, y)] = key
+            for i, key in zip(np.flatnonzero(new), made, strict=True):
+                found[i] = key
+        keys[ok] = found
+    return Coded(keys, p.codes)
 
 
-def _round_key(values: np.ndarray, decimals: int) -> np.ndarray:
-    return np.char.mod(f"%.{decimals}f", np.round(values, decimals))
+def _details(c: _Checked, rows: np.ndarray, reasons: np.ndarray, crs: str) -> list[str]:
+    b, p = c.batch, c.pairs
+    na, nb = b.fields.get("a", "x"), b.fields.get("b", "y")
+    date_name = b.fields.get("date", "date")
+    out = []
+    for r, code in zip(rows, reasons, strict=True):
+        name = REASONS[code - 1]
+        pi = p.codes[r]
+        coords = f"{na}={p.a_text[pi]}, {nb}={p.b_text[pi]}"
+        if name == "malformed_record" or name == "non_point_geometry":
+            text = str(b.problem_detail[r])
+        elif name == "empty_record":
+            text = "the record has no values"
+        elif name == "missing_coordinates":
+            text = f"{coords}: expected both coordinates"
+        elif name == "non_numeric_coordinates":
+            text = f"{coords}: expected finite numbers"
+        elif name == "coordinates_out_of_range":
+            text = f"{coords}: expected |longitude| <= 180 and |latitude| <= 90"
+        elif name == "likely_swapped_lon_lat":
+            text = (
+                f"{coords}: outside the area of {crs} but inside it with longitude and latitude "
+                "swapped; check the column mapping"
+            )
+        elif name in ("coordinates_outside_crs_area", "outside_study_area"):
+            text = f"{coords}: {p.detail[pi] or 'outside the area of ' + crs}"
+        elif name in ("missing_date", "unparseable_date", "date_out_of_range"):
+            value = b.date.iloc[r] if isinstance(b.date, pd.Series) else b.date.text([r])[0]
+            if name == "missing_date":
+                text = f"{date_name} empty"
+            elif name == "unparseable_date":
+                expected = b.date_format or "an ISO date or date-time"
+                text = f"{date_name}={value}: expected {expected}"
+            else:
+                lo, hi = c.date_range
+                text = (
+                    f"{date_name}={value}: outside the supported range {lo:%Y-%m-%d} to "
+                    f"{hi:%Y-%m-%d}"
+                )
+        elif name == "unknown_crime_type":
+            raw = b.crime.text([r])[0]
+            text = (
+                "crime type is empty"
+                if not raw.strip()
+                else f"crime type {raw.strip()!r} is not in the vocabulary"
+            )
+        elif name == "not_force_record":
+            flag = b.force_flag.text([r])[0] if b.force_flag is not None else ""
+            text = f"location_type is {flag!r}, not Force (e.g. British Transport Police)"
+        else:  # duplicate_id
+            shown = c.ids.take([r])[0].as_py()
+            text = f"incident id {shown} already seen (first occurrence kept)"
+        out.append(text)
+    return out
 
 
-def _flag(c: _Checked, mask: np.ndarray, code: str, text) -> None:
-    """Give ``code`` to rows in ``mask`` that have no reason yet."""
-    m = mask & (c.reason == "")
-    c.reason[m] = code
-    c.detail[m] = text[m] if isinstance(text, np.ndarray) else text
+def _rejects(c: _Checked, crs: str) -> pd.DataFrame | None:
+    rej = np.flatnonzero(c.reason != 0)
+    if not len(rej):
+        return None
+    codes = c.reason[rej]
+    records = c.batch.record(rej)
+    return pd.DataFrame(
+        {
+            "source_file": c.batch.path,
+            "source_row": rej + 1,
+            "reason": np.array(REASONS, dtype=object)[codes - 1],
+            "detail": _details(c, rej, codes, crs),
+            "raw": records,
+        }
+    )
 
 
-def _area_check(checked: list[_Checked], crs: str, west, south, east, north) -> None:
-    """Reject points outside the analysis CRS's area (and flag likely lon/lat swaps)."""
+def _column(parts: list, n_each: list[int]) -> pd.Series:
+    """One raw column over every batch (absent in a batch: empty text)."""
+    if all(isinstance(p, pd.Series) for p in parts):
+        return pd.concat(parts, ignore_index=True)
+    coded = []
+    for p, n in zip(parts, n_each, strict=True):
+        if p is None:
+            coded.append(Coded.constant("", n))
+        elif isinstance(p, Coded):
+            coded.append(p)
+        elif isinstance(p, pd.Series):
+            coded.append(Coded.from_series(p))
+        else:
+            coded.append(Coded.from_arrow(p))
+    return to_categorical(coded)
+
+
+def _assemble(checked: list[_Checked]) -> pd.DataFrame:
+    accepted = [np.flatnonzero(c.reason == 0) for c in checked]
+    n_each = [len(a) for a in accepted]
+    n = int(sum(n_each))
+    ids = [c.ids.take(a) for c, a in zip(checked, accepted, strict=True) if len(a)]
+    incident_id = (
+        string_series(pa.chunked_array(ids, type=pa.string())) if n else pd.Series([], dtype=str)
+    )
+    ns = np.concatenate([c.ns[a] for c, a in zip(checked, accepted, strict=True)])
+    x = np.concatenate(
+        [c.points.x[c.pairs.codes[a]] for c, a in zip(checked, accepted, strict=True)]
+    )
+    y = np.concatenate(
+        [c.points.y[c.pairs.codes[a]] for c, a in zip(checked, accepted, strict=True)]
+    )
+    precision_names = np.array(PRECISIONS, dtype=object)
+    key_cache: dict = {}
+    cols: dict[str, pd.Series | np.ndarray] = {
+        "incident_id": incident_id,
+        "occurred": ns.view("datetime64[ns]"),
+        "date_precision": to_categorical(
+            [Coded(precision_names, c.precision[a]) for c, a in zip(checked, accepted, strict=True)]
+        ),
+        "crime_type": to_categorical(
+            [c.crime.take(a) for c, a in zip(checked, accepted, strict=True)], max_share=0
+        ),
+        "x": x.astype(np.float64),
+        "y": y.astype(np.float64),
+        "location_key": to_categorical(
+            [_location(c, key_cache).take(a) for c, a in zip(checked, accepted, strict=True)],
+            max_share=0,
+        ),
+        "source_file": to_categorical(
+            [Coded.constant(c.batch.path, len(a)) for c, a in zip(checked, accepted, strict=True)]
+        ),
+        "source_row": np.concatenate([a + 1 for a in accepted]).astype(np.int64),
+        "synthetic": np.concatenate(
+            [
+                np.full(len(a), c.batch.synthetic, dtype=bool)
+                for c, a in zip(checked, accepted, strict=True)
+            ]
+        ),
+        "location_label": to_categorical(
+            [
+                (
+                    c.batch.label.stripped().take(a)
+                    if c.batch.label is not None
+                    else Coded.constant("", len(a))
+                )
+                for c, a in zip(checked, accepted, strict=True)
+            ]
+        ),
+    }
+    raw_names: list[str] = []
     for c in checked:
-        ok = c.reason == ""
-        inside = (c.lon >= west) & (c.lon <= east) & (c.lat >= south) & (c.lat <= north)
-        swapped = (c.lat >= west) & (c.lat <= east) & (c.lon >= south) & (c.lon <= north)
-        if c.batch.coords == "lonlat":
-            _flag(
-                c,
-                ok & ~inside & swapped,
-                "likely_swapped_lon_lat",
-                "outside the analysis area but inside it with longitude and latitude swapped; "
-                "check the column mapping",
-            )
-        outside = (c.reason == "") & ~inside
-        if outside.any():
-            rows = np.flatnonzero(outside)
-            text = np.array(
-                [f"lon,lat={c.lon[i]},{c.lat[i]} outside the area of {crs} (lon {west}..{east}, "
-                 f"lat {south}..{north})" for i in rows],
-                dtype=object,
-            )
-            c.reason[rows] = "coordinates_outside_crs_area"
-            c.detail[rows] = text
-
-
-def _flag_duplicate_ids(checked: list[_Checked]) -> list[np.ndarray]:
-    """Final ids per file; later records repeating an earlier id are ``duplicate_id``.
-
-    Records without an id get ``<file name>#<record number>`` (the path if two inputs share
-    a file name). The first occurrence (in file,
-    then record order) is kept.
-    """
-    all_ids = []
-    names = [Path(c.batch.path).name for c in checked]
-    if len(set(names)) < len(names):  # same file name in two folders: use the paths
-        names = [c.batch.path for c in checked]
-    for c, name in zip(checked, names, strict=True):
-        f = c.batch.frame
-        n = len(f)
-        ids = f["id"].astype(str).str.strip().to_numpy(dtype=object)
-        gen = np.char.add(f"{name}#", np.arange(1, n + 1).astype(str))
-        all_ids.append(np.where(ids != "", ids, gen.astype(object)))
-    flat = pd.Series(np.concatenate(all_ids)) if all_ids else pd.Series([], dtype=object)
-    ok = np.concatenate([c.reason == "" for c in checked]) if checked else np.zeros(0, bool)
-    dup = np.zeros(len(flat), dtype=bool)
-    idx = np.flatnonzero(ok)
-    dup[idx] = flat.iloc[idx].duplicated(keep="first").to_numpy()
-    start = 0
-    for c, ids in zip(checked, all_ids, strict=True):
-        d = dup[start : start + len(ids)]
-        start += len(ids)
-        _flag(
-            c,
-            d,
-            "duplicate_id",
-            np.char.add("incident id ", ids.astype(str)).astype(object)
-            + " already seen (first occurrence kept)",
-        )
-    return all_ids
-
-
-def _finish(
-    checked: list[_Checked], crs: str
-) -> tuple[pd.DataFrame, pd.DataFrame, list[dict], dict[str, int]]:
-    west, south, east, north = _area_bounds(crs)
-    frames, rejects, counts = [], [], []
-    unknown: dict[str, int] = {}
-    _area_check(checked, crs, west, south, east, north)
-    final_ids = _flag_duplicate_ids(checked)
-    for c, ids in zip(checked, final_ids, strict=True):
-        batch, f = c.batch, c.batch.frame
-        n = len(f)
-        reason, detail = c.reason, c.detail
-        rows = np.arange(1, n + 1)
-
-        acc = reason == ""
-        # project accepted rows
-        if batch.coords == "lonlat":
-            key = "EPSG:4326"
-            src_a, src_b = c.lon[acc], c.lat[acc]
-        else:
-            key = batch.source_crs
-            src_a, src_b = c.a[acc], c.b[acc]
-        if CRS.from_user_input(key).equals(CRS.from_user_input(crs)):
-            x, y = src_a.astype(float), src_b.astype(float)
-        else:
-            tr = _transformer(key, crs)
-            x, y = tr.transform(src_a, src_b)
-        if batch.location_kind == "verbatim":
-            loc = f["location"].astype(str).to_numpy()[acc]
-        elif batch.location_kind == "column":
-            loc = np.char.add("id:", f["location"].astype(str).to_numpy()[acc].astype(str))
-        elif batch.coords == "lonlat":
-            loc = np.char.add(
-                np.char.add("pt:", _round_key(c.lon[acc], 6)),
-                np.char.add(",", _round_key(c.lat[acc], 6)),
-            )
-        else:
-            loc = np.char.add(
-                np.char.add("xy:", _round_key(c.a[acc], 1)),
-                np.char.add(",", _round_key(c.b[acc], 1)),
-            )
-        out = pd.DataFrame(
-            {
-                "incident_id": ids[acc].astype(str),
-                "occurred": c.occurred[acc],
-                "date_precision": c.precision[acc],
-                "crime_type": c.crime[acc],
-                "x": np.asarray(x, dtype=np.float64),
-                "y": np.asarray(y, dtype=np.float64),
-                "location_key": loc.astype(object),
-                "source_file": batch.path,
-                "source_row": rows[acc],
-                "synthetic": batch.synthetic,
-            }
-        )
-        raw_cols = [col for col in f.columns if col.startswith("raw_")]
-        for col in raw_cols:
-            out[col] = f[col].to_numpy()[acc]
-        frames.append(out)
-        for name, k in (
-            pd.Series(f["crime"].astype(str).to_numpy()[acc & ~c.known]).value_counts().items()
-        ):
-            unknown[name] = unknown.get(name, 0) + int(k)
-
-        rej = ~acc
-        if rej.any():
-            raw_json = (
-                f.loc[rej]
-                .drop(
-                    columns=[col for col in ("geometry_problem", "precision") if col in f.columns]
-                )
-                .to_dict(orient="records")
-            )
-            rejects.append(
-                pd.DataFrame(
-                    {
-                        "source_file": batch.path,
-                        "source_row": rows[rej],
-                        "reason": reason[rej],
-                        "detail": detail[rej],
-                        "raw": [json.dumps(r, ensure_ascii=False, default=str) for r in raw_json],
-                    }
-                )
-            )
-        by_reason = pd.Series(reason[rej]).value_counts().to_dict()
-        n_acc, n_rej = int(acc.sum()), int(rej.sum())
-        if n_acc + n_rej != n:
-            raise InternalConsistencyError(
-                f"{batch.path}: accepted {n_acc} + rejected {n_rej} != read {n}"
-            )
-        counts.append(
-            {
-                "file": batch.path,
-                "format": batch.format,
-                "read": n,
-                "accepted": n_acc,
-                "rejected": n_rej,
-                **{r: int(by_reason.get(r, 0)) for r in REASONS},
-            }
-        )
-    frame = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CANONICAL_COLUMNS)
+        for name in c.batch.raw:
+            if name not in raw_names and name not in cols:
+                raw_names.append(name)
+    for name in raw_names:
+        parts = []
+        for c, a in zip(checked, accepted, strict=True):
+            col = c.batch.raw.get(name)
+            if col is None:
+                parts.append(None)
+            elif isinstance(col, Coded):
+                parts.append(col.take(a))
+            elif isinstance(col, pd.Series):
+                parts.append(col.iloc[a].reset_index(drop=True))
+            else:
+                parts.append(col.filter(pa.array(c.reason == 0)))
+        cols[name] = _column(parts, n_each)
+    frame = pd.DataFrame(
+        {k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in cols.items()},
+        copy=False,
     )
-    rej_frame = (
-        pd.concat(rejects, ignore_index=True)
-        if rejects
-        else pd.DataFrame(columns=["source_file", "source_row", "reason", "detail", "raw"])
-    )
-    return frame, rej_frame, counts, unknown
+    return frame
 
 
-def _accounting_frame(counts: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame(counts)
+def _accounting_frame(counts: list[dict], skipped: list[dict]) -> pd.DataFrame:
+    rows = list(counts) + [
+        {
+            "file": s["path"],
+            "format": "skipped",
+            "read": 0,
+            "accepted": 0,
+            "rejected": 0,
+            **{r: 0 for r in REASONS},
+        }
+        for s in skipped
+    ]
+    table = pd.DataFrame(rows)
     total = {"file": "TOTAL", "format": ""}
     for col in table.columns[2:]:
         total[col] = int(table[col].sum())
@@ -601,102 +610,234 @@ def _accounting_frame(counts: list[dict]) -> pd.DataFrame:
     return table[keep]
 
 
+# ---------------------------------------------------------------------------- public
 def read_incidents(
-    paths: str | Path | Sequence[str | Path],
+    paths,
     *,
     format: str = "auto",  # noqa: A002 - the natural name for users
     mapping: ColumnMapping | dict | None = None,
     crs: str | None = None,
-    strict_types: bool = False,
+    strict_types: bool = True,
     crime_type_mapping: dict[str, str] | None = None,
     force_only: bool = False,
+    study_area=None,
+    study_area_buffer_m: float = 2_000.0,
+    date_range=None,
 ) -> IncidentTable:
-    """Read incident files into the canonical schema, accounting for every record.
+    """Read incident files or DataFrames into the canonical schema, accounting for every record.
 
     Parameters
     ----------
-    paths : path, glob, folder or list of them
-        Input files; folders are searched recursively for ``.csv``, ``.json``, ``.geojson``,
-        ``.gpkg``, ``.parquet`` (optionally ``.gz``), in sorted order.
+    paths : path, glob, folder, DataFrame, GeoDataFrame or list of them
+        Input files; folders are searched recursively for ``.csv``, ``.txt``, ``.tsv``,
+        ``.json``, ``.jsonl``, ``.geojson``, ``.gpkg``, ``.parquet``, ... (optionally
+        ``.gz``), in sorted order. Files found in a folder or by a glob that are not incident
+        data (a README, metadata JSON, a boundary layer) are skipped and reported.
     format : str
         ``"auto"`` (detect from header/suffix), ``"police-uk-street"``, ``"police-uk-2011"``,
         ``"police-uk-api"``, ``"csv"`` or ``"vector"``.
     mapping : ColumnMapping or dict, optional
-        Column mapping for generic CSV / vector input (auto-detected if absent, announced).
+        Column mapping for generic CSV / JSON / vector / DataFrame input (detected from
+        common column names if absent, announced).
     crs : str, optional
         Analysis CRS (projected). Default: EPSG:27700 for British data, else the data's UTM
         zone; the choice is announced.
     strict_types : bool
-        Reject records whose crime type is not in the vocabulary (``unknown_crime_type``);
-        otherwise they are kept under their raw name and listed in ``unknown_crime_types``.
+        True (default): records whose crime type is not in the vocabulary are rejected as
+        ``unknown_crime_type`` (the detail names the type); map them with
+        ``crime_type_mapping``. False: they are kept under their own (stripped) name and
+        listed in ``unknown_crime_types``. An empty crime type is always rejected.
     crime_type_mapping : dict, optional
         Extra ``{raw name: canonical slug}`` entries for this source.
     force_only : bool
         For police.uk API records, keep only ``location_type == "Force"`` rows; the others
         (British Transport Police) are rejected as ``not_force_record``. Default False keeps
         them.
+    study_area : path, GeoDataFrame, GeoSeries, Areas, shapely geometry or box, optional
+        Where the incidents can be: e.g. the LPU boundaries (``read_areas(...)`` result or
+        their file). Records more than ``study_area_buffer_m`` outside it are rejected as
+        ``outside_study_area``; a file whose points fall in it only with longitude and
+        latitude swapped is refused. A shapely geometry or a 4-tuple box is in lon/lat.
+    study_area_buffer_m : float
+        Tolerance around the study area in metres (default 2,000: police.uk map points near
+        a force boundary can lie just outside it).
+    date_range : (date, date), optional
+        First and last supported date (both included); default 1900-01-01 to one year after
+        today (see :mod:`geodemand.ingest.checks`). Dates outside are
+        ``date_out_of_range``.
 
     Returns
     -------
     IncidentTable
     """
+    if format not in FORMATS:
+        raise InvalidParameterError(f"format {format!r}: expected one of {', '.join(FORMATS)}")
     if isinstance(mapping, dict):
-        mapping = ColumnMapping(**mapping)
-    files = resolve_paths(paths)
-    if not files:
+        try:
+            mapping = ColumnMapping(**mapping)
+        except TypeError as exc:
+            raise InvalidParameterError(
+                f"mapping {mapping!r}: {exc}; expected fields of ColumnMapping (id, date, time, "
+                "crime_type, crime_type_value, x, y, lon, lat, crs, location, location_label, "
+                "date_format, columns)"
+            ) from None
+    if mapping is not None and mapping.crs is not None:
+        valid_crs(mapping.crs, "mapping crs")
+    if crs is not None:
+        choose_crs(np.zeros(0), np.zeros(0), crs)  # validates before any data are read
+    if crime_type_mapping:
+        normalise_crime_type([], crime_type_mapping)  # validates the targets
+    lo_hi = resolve_date_range(date_range)
+    study = study_area_of(study_area, float(study_area_buffer_m))
+    inputs, skipped = _resolve_inputs(paths)
+    if not inputs:
         raise InputFormatError("no input files given")
-    batches = [read_one(p, format, mapping) for p in files]
-    checked = [_check_batch(b, strict_types, crime_type_mapping) for b in batches]
-    if force_only:
-        for c in checked:
-            col = "raw_location_type"
-            if col in c.batch.frame.columns:
-                m = (c.batch.frame[col].astype(str) != "Force").to_numpy() & (c.reason == "")
-                c.reason[m] = "not_force_record"
-                c.detail[m] = "location_type is not Force (e.g. British Transport Police)"
+    names = [Path(i.label).name if i.path is not None else i.label.strip("<>") for i in inputs]
+    if len(set(names)) < len(names):  # same file name in two folders: use the paths
+        names = [i.label if i.path is not None else i.label.strip("<>") for i in inputs]
+
+    checked: list[_Checked] = []
+    used: list[_Input] = []
+    buffer = bytearray()  # file contents, reused from file to file
+    for inp, prefix in zip(inputs, names, strict=True):
+        try:
+            if inp.frame is not None:
+                batch = read_frame(inp.label, inp.frame, mapping)
+            else:
+                batch = read_one(inp.path, format, mapping, buffer)
+        except NotIncidentDataError as exc:
+            if inp.explicit:
+                raise
+            skipped.append({"path": inp.label, "reason": str(exc)})
+            continue
+        c = _check_batch(
+            batch,
+            strict_types=strict_types,
+            crime_mapping=crime_type_mapping,
+            date_range=lo_hi,
+            force_only=force_only,
+            id_prefix=prefix,
+        )
+        checked.append(c)
+        used.append(inp)
+    if skipped:
+        listed = "; ".join(f"{Path(s['path']).name}: {s['reason']}" for s in skipped[:5])
+        warn(
+            f"skipped {len(skipped)} file(s) that are not incident data: {listed}"
+            + (" ..." if len(skipped) > 5 else "")
+        )
+    if not checked:
+        raise InputFormatError(
+            f"no incident data found: {len(skipped)} file(s) skipped ("
+            + "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
+            + ")"
+        )
+    return _finish(
+        checked,
+        used,
+        skipped,
+        crs,
+        study,
+        params={
+            "format": format,
+            "mapping": mapping.to_record() if mapping else None,
+            "strict_types": strict_types,
+            "crime_type_mapping": crime_type_mapping,
+            "force_only": force_only,
+            "study_area_buffer_m": float(study_area_buffer_m) if study else None,
+            "date_range": [f"{lo_hi[0]:%Y-%m-%d}", f"{lo_hi[1]:%Y-%m-%d}"],
+        },
+    )
+
+
+def _finish(checked, used, skipped, crs, study, params) -> IncidentTable:
+    box, where = expected_area(crs, study)
+    weights = [c.pairs.counts(c.reason == 0) for c in checked]
+    for c, w in zip(checked, weights, strict=True):
+        detect_swapped_file(c.points, w, box, where)
     # the CRS is chosen from every record with valid coordinates (whatever else is wrong)
-    lon = np.concatenate([c.lon for c in checked])
-    lat = np.concatenate([c.lat for c in checked])
-    fin = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
-    if crs is None and any(c.batch.source_crs == BRITISH_CRS for c in checked):
-        crs = BRITISH_CRS
-        announce("analysis CRS EPSG:27700 (British National Grid, metres): British input")
-    analysis_crs = choose_crs(lon[fin], lat[fin], crs)
-    frame, rejects, counts, unknown = _finish(checked, analysis_crs)
+    british = all(c.batch.format.startswith("police-uk") for c in checked)
+    target = analysis_crs(
+        [c.points for c in checked], [c.pairs.counts() for c in checked], crs, british
+    )
+    geom = study.in_crs(target) if study is not None else None
+    for c in checked:
+        area_check(c.points, target)
+        project(c.points, target)
+        if geom is not None:
+            study_check(c.points, geom, study.buffer_m)
+        worse(c.reason, c.pairs.reason[c.pairs.codes])
+    _flag_duplicate_ids(checked)
+
+    counts, rejects = [], []
+    unknown: dict[str, int] = {}
+    for c in checked:
+        n = c.batch.n
+        acc = c.reason == 0
+        n_acc, n_rej = int(acc.sum()), int((~acc).sum())
+        if n_acc + n_rej != n:
+            raise InternalConsistencyError(
+                f"{c.batch.path}: accepted {n_acc} + rejected {n_rej} != read {n}"
+            )
+        by_reason = np.bincount(c.reason, minlength=len(REASONS) + 1)
+        counts.append(
+            {
+                "file": c.batch.path,
+                "format": c.batch.format,
+                "read": n,
+                "accepted": n_acc,
+                "rejected": n_rej,
+                **{r: int(by_reason[CODE[r]]) for r in REASONS},
+            }
+        )
+        r = _rejects(c, target)
+        if r is not None:
+            rejects.append(r)
+        kept = np.bincount(c.crime.codes[acc], minlength=len(c.crime.values))
+        for v in np.flatnonzero((kept > 0) & ~c.crime_known):
+            name = str(c.crime.values[v])
+            unknown[name] = unknown.get(name, 0) + int(kept[v])
+    frame = _assemble(checked)
+    frame.attrs["crs"] = target
+    rej_frame = (
+        pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=REJECT_COLUMNS)
+    )
     if unknown:
         listed = ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items()))
         announce(
             f"crime types not in the vocabulary, kept under their own names: {listed}; map them "
-            "with crime_type_mapping / --crime-type-map or reject them with strict_types"
+            "with crime_type_mapping / --crime-type-map"
         )
-    frame.attrs["crs"] = analysis_crs
+    n_unknown = int((rej_frame["reason"] == "unknown_crime_type").sum()) if len(rej_frame) else 0
+    if n_unknown:
+        announce(
+            f"{n_unknown:,} record(s) rejected as unknown_crime_type (see the rejects); map the "
+            "types with crime_type_mapping / --crime-type-map, or keep them with "
+            "strict_types=False"
+        )
     sources = []
-    for p, b, cnt in zip(files, batches, counts, strict=True):
+    for inp, c, cnt in zip(used, checked, counts, strict=True):
+        digest, size = c.batch.sha256, c.batch.size
+        if inp.path is not None and digest is None:
+            digest, size = sha256_file(inp.path), inp.path.stat().st_size
         sources.append(
             {
-                "path": str(p),
-                "format": b.format,
-                "sha256": sha256_file(p),
-                "bytes": p.stat().st_size,
+                "path": inp.label,
+                "format": c.batch.format,
+                "sha256": digest,
+                "bytes": size,
                 "read": cnt["read"],
                 "accepted": cnt["accepted"],
                 "rejected": cnt["rejected"],
             }
         )
-    params = {
-        "format": format,
-        "mapping": mapping.to_record() if mapping else None,
-        "crs": analysis_crs,
-        "strict_types": strict_types,
-        "crime_type_mapping": crime_type_mapping,
-        "force_only": force_only,
-    }
     return IncidentTable(
         frame=frame,
-        crs=analysis_crs,
-        rejects=rejects,
-        accounting=_accounting_frame(counts),
+        crs=target,
+        rejects=rej_frame,
+        accounting=_accounting_frame(counts, skipped),
         sources=tuple(sources),
         unknown_crime_types=unknown,
-        params=params,
+        params={**params, "crs": target},
+        skipped=tuple(skipped),
     )

@@ -37,41 +37,26 @@ def write_incidents(table, path: str | Path) -> Path:
 def write_geoparquet(
     gdf, path: Path, *, synthetic: bool, extra: dict[str, str] | None = None
 ) -> None:
-    """Write a GeoDataFrame of points as GeoParquet 1.0 (WKB) with geodemand's metadata keys.
+    """Write a GeoDataFrame as GeoParquet 1.0 with geodemand's metadata keys.
 
-    The ``geo`` metadata follows the GeoParquet 1.0.0 specification (primary column, WKB
-    encoding, geometry types, PROJJSON CRS, bbox); ``geodemand:synthetic`` is ``true`` or
-    ``false``.
+    The table, the WKB geometry and the ``geo`` metadata (primary column, encoding, geometry
+    types, PROJJSON CRS, bbox) come from :meth:`geopandas.GeoDataFrame.to_parquet`;
+    geodemand adds ``geodemand:synthetic`` (``true`` or ``false``) and the ``extra`` keys to
+    the schema metadata, and the file is zstd-compressed.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import shapely
+    import io
 
-    geom_name = gdf.geometry.name
-    plain = pd.DataFrame(gdf.drop(columns=geom_name))
-    tbl = pa.Table.from_pandas(plain, preserve_index=False)
-    wkb = shapely.to_wkb(gdf.geometry.values, output_dimension=2)
-    tbl = tbl.append_column(geom_name, pa.array(wkb, type=pa.binary()))
-    types = sorted(set(gdf.geometry.geom_type.dropna().unique()))
-    bbox = [float(v) for v in gdf.total_bounds] if len(gdf) else []
-    geo = {
-        "version": "1.0.0",
-        "primary_column": geom_name,
-        "columns": {
-            geom_name: {
-                "encoding": "WKB",
-                "geometry_types": types,
-                "crs": json.loads(gdf.crs.to_json()) if gdf.crs is not None else None,
-                **({"bbox": bbox} if bbox else {}),
-            }
-        },
-    }
-    meta = dict(tbl.schema.metadata or {})
-    meta[b"geo"] = json.dumps(geo).encode()
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    gdf.to_parquet(buffer, index=False, compression=None, schema_version="1.0.0")
+    buffer.seek(0)
+    table = pq.read_table(buffer)
+    meta = dict(table.schema.metadata or {})
     meta[b"geodemand:synthetic"] = b"true" if synthetic else b"false"
     for k, v in (extra or {}).items():
         meta[k.encode()] = v.encode()
-    pq.write_table(tbl.replace_schema_metadata(meta), path, compression="zstd")
+    pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd")
 
 
 def write_rejects(table, path: str | Path) -> Path:

@@ -22,7 +22,7 @@ from geodemand.errors import InvalidParameterError
 
 #: Options given as lists (a single string in TOML is a one-element list).
 LIST_OPTIONS = ("incidents", "lpus", "crime_types", "knox_space_bands", "knox_time_bands",
-                "knox_crime_types")
+                "knox_crime_types", "crime_type_map")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class WeeklyConfig:
     lpu_name_field: str | None = None
     neighbourhood_name_field: str | None = None
     crs: str | None = None
+    keep_unknown_types: bool = False
+    crime_type_map: tuple[str, ...] | None = None
     period: str | None = None
     window_days: int = WINDOW_DAYS
     lpus: tuple[str, ...] | None = None
@@ -107,6 +109,13 @@ class WeeklyConfig:
             raise InvalidParameterError(f"force = {self.force!r}: expected one of {list(FORCES)}")
         if self.crs is not None:
             _check_crs(self.crs)
+        for pair in self.crime_type_map or ():
+            if "=" not in pair or not pair.split("=", 1)[0].strip() or not \
+                    pair.split("=", 1)[1].strip():
+                raise InvalidParameterError(
+                    f"crime_type_map entry {pair!r}: expected 'RAW NAME=canonical-type', e.g. "
+                    "'personal robbery=robbery'"
+                )
         if self.period is not None and self.period not in ("week", "month"):
             from geodemand.demand.periods import parse_period
 
@@ -164,6 +173,12 @@ class WeeklyConfig:
             return cls(**merged)
         except InvalidParameterError as exc:
             raise InvalidParameterError(f"{where}: {exc}") from None
+
+    def crime_type_mapping(self) -> dict[str, str] | None:
+        """``crime_type_map`` as the mapping :func:`geodemand.read_incidents` takes."""
+        if not self.crime_type_map:
+            return None
+        return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in self.crime_type_map)}
 
     def check_files(self) -> None:
         """Every input path exists (incidents, boundaries, premises, ...), before reading."""

@@ -115,6 +115,46 @@ def resolve_boundaries(cfg: WeeklyConfig) -> tuple[str, str | None]:
     return str(DEFAULT_LPUS), str(DEFAULT_NEIGHBOURHOODS)
 
 
+def read_inputs(cfg: WeeklyConfig, mapping: dict | None = None, stages=None,
+                boundaries: tuple[str, str | None] | None = None):
+    """Read a config's incidents and boundaries and join them: ``(table, areas)``.
+
+    The one reading step of every command (weekly, targets, patrol, evaluate): the demo
+    history when no incidents are given (announced), the config's crime-type options, and the
+    LPU layer as the study area (records more than 2 km outside it are rejected as
+    ``outside_study_area``, not silently counted as outside every LPU).
+    """
+    from geodemand.ingest.areas import assign_areas, read_areas
+    from geodemand.ingest.incidents import read_incidents
+
+    lpu_path, nb_path = boundaries or resolve_boundaries(cfg)
+    stage = stages.stage if stages is not None else (lambda name: contextlib.nullcontext())
+    with stage("ingest"):
+        paths = cfg.incidents
+        if paths is None:
+            from geodemand.ingest.synth import demo_history_path
+
+            paths = (str(demo_history_path()),)
+            announce(f"no incidents given: using the bundled SYNTHETIC demo history {paths[0]}")
+        table = read_incidents(
+            list(paths), crs=cfg.crs, mapping=mapping or None,
+            strict_types=not cfg.keep_unknown_types,
+            crime_type_mapping=cfg.crime_type_mapping(), study_area=lpu_path,
+        )
+    with stage("areas"):
+        areas = read_areas(lpu_path, nb_path, crs=table.crs, lpu_field=cfg.lpu_name_field,
+                           neighbourhood_field=cfg.neighbourhood_name_field)
+        table = assign_areas(table, areas)
+        if cfg.lpus:
+            unknown = sorted(set(cfg.lpus) - set(areas.lpus["lpu"]))
+            if unknown:
+                raise InvalidParameterError(
+                    f"--lpu {unknown}: no such LPU; expected some of "
+                    f"{sorted(areas.lpus['lpu'])}"
+                )
+    return table, areas
+
+
 def run_weekly(
     config: WeeklyConfig | None = None, *, quiet: bool = False, **options
 ) -> WeeklyResult:
@@ -127,9 +167,6 @@ def run_weekly(
     quiet : bool
         No progress display (and no announcements when called from the CLI's ``--quiet``).
     """
-    from geodemand.ingest.areas import assign_areas, read_areas
-    from geodemand.ingest.incidents import read_incidents
-
     cfg = config or WeeklyConfig()
     if options:
         cfg = WeeklyConfig.from_mapping({**dataclasses.asdict(cfg), **options})
@@ -137,26 +174,7 @@ def run_weekly(
     lpu_path, nb_path = resolve_boundaries(cfg)
     stages = _Stages(quiet, total=10)
     try:
-        with stages.stage("ingest"):
-            paths = cfg.incidents
-            if paths is None:
-                from geodemand.ingest.synth import demo_history_path
-
-                paths = (str(demo_history_path()),)
-                announce(f"no incidents given: using the bundled SYNTHETIC demo history {paths[0]}")
-            table = read_incidents(list(paths), crs=cfg.crs)
-        with stages.stage("areas"):
-            areas = read_areas(lpu_path, nb_path, crs=table.crs,
-                               lpu_field=cfg.lpu_name_field,
-                               neighbourhood_field=cfg.neighbourhood_name_field)
-            table = assign_areas(table, areas)
-            if cfg.lpus:
-                unknown = sorted(set(cfg.lpus) - set(areas.lpus["lpu"]))
-                if unknown:
-                    raise InvalidParameterError(
-                        f"--lpu {unknown}: no such LPU; expected some of "
-                        f"{sorted(areas.lpus['lpu'])}"
-                    )
+        table, areas = read_inputs(cfg, stages=stages, boundaries=(lpu_path, nb_path))
         if not len(table.frame):
             raise InvalidParameterError(
                 "no incidents were accepted from the input (see rejects with "

@@ -22,7 +22,13 @@ from geodemand.cli.options import options, parse_pairs
     ),
     help="Input format (auto detects from the header and suffix).",
 )
-@click.option("--strict-types", is_flag=True, help="Reject records with unknown crime types.")
+@click.option(
+    "--strict-types/--keep-unknown-types",
+    default=True,
+    show_default=True,
+    help="Reject records whose crime type is not in the vocabulary (unknown_crime_type), or "
+    "keep them under their own names.",
+)
 @click.option(
     "--crime-type-map",
     multiple=True,
@@ -101,6 +107,8 @@ def command(
     accounting = table.accounting.copy()
     accounting["file"] = accounting["file"].map(lambda p: Path(p).name if p != "TOTAL" else p)
     click.echo(accounting.to_string(index=False))
+    for skipped in table.skipped:
+        click.echo(f"skipped {Path(skipped['path']).name}: {skipped['reason']}")
     if table.unknown_crime_types:
         click.echo(
             "unknown crime types (kept): "

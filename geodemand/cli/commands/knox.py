@@ -21,7 +21,7 @@ def _edges(text: str, name: str) -> list[float]:
 
 
 @click.command("knox")
-@options("incidents", "mapping", "crime_types")
+@options("incidents", "mapping", "crime_types", "keep_unknown_types", "crime_type_map", "crs")
 @click.option(
     "--space-bands",
     default="0,100,200,300,400,inf",
@@ -79,6 +79,9 @@ def command(
     permutations: int,
     seed: int,
     crime_types: tuple[str, ...],
+    keep_unknown_types: bool | None,
+    crime_type_map: tuple[str, ...],
+    crs: str | None,
     allow_month_precision: bool,
     out_dir: str,
 ) -> None:
@@ -90,7 +93,11 @@ def command(
 
     if not incidents:
         raise click.UsageError("--incidents is required (incident files, folders or globs)")
-    table = read_incidents(list(incidents), mapping=parse_pairs(mapping, "--map") or None)
+    table = read_incidents(
+        list(incidents), mapping=parse_pairs(mapping, "--map") or None, crs=crs,
+        strict_types=not keep_unknown_types,
+        crime_type_mapping=parse_pairs(crime_type_map, "--crime-type-map") or None,
+    )
     frame = table.frame
     if crime_types:
         unknown = sorted(set(crime_types) - set(frame["crime_type"].unique()))
