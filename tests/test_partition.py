@@ -123,7 +123,8 @@ def test_ingest_cli_partitions_police_uk_by_force_and_month(tmp_path):
     runner = CliRunner()
     res = runner.invoke(
         main,
-        ["--quiet", "ingest", *files, "--partition-by", "force,month", "--out", str(root),
+        ["--quiet", "ingest", *[a for f in files for a in ("--incidents", f)],
+         "--partition-by", "force,month", "--out", str(root),
          "--lpu-boundaries", str(LEICS_B / "lpus.geojson"),
          "--neighbourhood-boundaries", str(LEICS_B / "neighbourhoods.geojson")],
     )
@@ -143,7 +144,7 @@ def test_ingest_cli_partitions_police_uk_by_force_and_month(tmp_path):
     # a later month is added, the others kept
     res = runner.invoke(
         main,
-        ["--quiet", "ingest", str(LEICS / "2020-03-leicestershire-street.csv.gz"),
+        ["--quiet", "ingest", "--incidents", str(LEICS / "2020-03-leicestershire-street.csv.gz"),
          "--partition-by", "force,month", "--out", str(root), "--force",
          "Leicestershire Police"],
     )
@@ -155,7 +156,8 @@ def test_ingest_cli_partitions_police_uk_by_force_and_month(tmp_path):
     assert len(ds.force_files("leicestershire-police")) == 3
     # options that go together
     res = runner.invoke(
-        main, ["ingest", files[0], "--force", "X", "--out", str(tmp_path / "x.parquet")]
+        main,
+        ["ingest", "--incidents", files[0], "--force", "X", "--out", str(tmp_path / "x.parquet")],
     )
     assert res.exit_code != 0 and "--partition-by" in res.output
 
@@ -168,7 +170,7 @@ def test_ingest_cli_refuses_one_boundary_for_many_forces(tmp_path, small_synthet
                           tmp_path / "two.parquet")
     res = CliRunner().invoke(
         main,
-        ["--quiet", "ingest", str(src), "--partition-by", "force,month", "--out",
+        ["--quiet", "ingest", "--incidents", str(src), "--partition-by", "force,month", "--out",
          str(tmp_path / "ds"), "--lpu-boundaries", str(LEICS_B / "lpus.geojson")],
     )
     assert res.exit_code == 2

@@ -28,7 +28,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from geodemand._announce import announce
-from geodemand.errors import InputFormatError, InvalidParameterError
+from geodemand.errors import BoundaryError, InputFormatError, InvalidParameterError
 from geodemand.ingest.checks import CODE, Pairs, worse
 
 BRITISH_CRS = "EPSG:27700"
@@ -145,7 +145,7 @@ def study_area_of(study_area, buffer_m: float) -> _StudyArea | None:
         try:
             layer = gpd.read_file(study_area)
         except Exception as exc:  # drivers raise many types; the message matters
-            raise InvalidParameterError(
+            raise BoundaryError(
                 f"study_area {study_area}: cannot read it as a polygon layer "
                 f"({type(exc).__name__}: {exc})"
             ) from exc

@@ -85,11 +85,15 @@ def publish(staging: Path, root: Path, name: str) -> Path:
     return final
 
 
-def recover(root: Path) -> None:
-    """Remove what dead runs left behind (under the lock); safe to call at any time."""
+def recover(root: Path) -> int:
+    """Remove what dead runs left behind (under the lock); safe to call at any time.
+
+    Returns the number of staging folders of dead runs removed.
+    """
     if root.is_dir():
         with _lock(root):
-            _clean(root)
+            return _clean(root)
+    return 0
 
 
 def _symlinks_work(root: Path) -> bool:
@@ -114,11 +118,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _clean(root: Path) -> None:
-    """Delete staging folders of dead runs, unreferenced versions and stray links (locked)."""
+def _clean(root: Path) -> int:
+    """Delete staging folders of dead runs, unreferenced versions and stray links (locked);
+    return the number of staging folders removed."""
     store = root / BUNDLES
     if not store.is_dir():
-        return
+        return 0
+    removed = 0
     referenced = set()
     for entry in root.iterdir():
         if entry.is_symlink():
@@ -141,5 +147,7 @@ def _clean(root: Path) -> None:
         if m := _PARTIAL.match(entry.name):
             if not _alive(int(m.group("pid"))):
                 shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
         elif _VERSION.match(entry.name) and entry.resolve() not in referenced:
             shutil.rmtree(entry, ignore_errors=True)
+    return removed

@@ -30,8 +30,8 @@ cluster set it in the scheduler's configuration). A task that raises an unexpect
 is retried ``retries`` times (``Client.submit(retries=...)``). A force whose input is wrong
 (a :class:`~geodemand.errors.GeodemandError`, deterministic) is not retried. Either way the
 force is reported as failed, with its error, in the national summary and the other forces go
-on. Hidden staging folders (``.<period>.partial-<pid>``) left by interrupted attempts are
-removed at the end.
+on. Staging folders left by interrupted attempts (``<slug>/.bundles/<period>.<pid>-...
+.partial``, see :mod:`geodemand.jobs.bundle`) are removed at the end.
 
 Outputs (in ``out``)
 --------------------
@@ -55,7 +55,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import socket
 import time
 import uuid
@@ -458,17 +457,12 @@ def _run_dask(slugs, args, dataset, scheduler, client, workers, retries, allowed
 
 
 def _remove_stale_staging(out: Path, slugs: list[str]) -> int:
-    """Remove the hidden staging folders of interrupted attempts (all tasks have ended)."""
-    removed = 0
-    for slug in slugs:
-        folder = out / slug
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            if p.is_dir() and p.name.startswith(".") and (".partial-" in p.name
-                                                          or ".old-" in p.name):
-                shutil.rmtree(p, ignore_errors=True)
-                removed += 1
+    """Remove the staging folders of interrupted attempts (all tasks have ended): those of
+    dead worker processes under ``<out>/<slug>/.bundles/`` (:func:`geodemand.jobs.bundle.
+    recover`)."""
+    from geodemand.jobs.bundle import recover
+
+    removed = sum(recover(out / slug) for slug in slugs)
     if removed:
         announce(f"national run: removed {removed} staging folder(s) of interrupted attempts")
     return removed
@@ -561,7 +555,8 @@ def _summarise(dataset, outcomes, weekly, info, seconds, removed) -> tuple[pd.Da
 
 
 def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
-    from geodemand.outputs.control_plans import _cell, markdown_table
+    from geodemand.outputs.markdown import escape
+    from geodemand.outputs.markdown import table as markdown_table
 
     write_with(out / "national_forces.csv", lambda tmp: table.to_csv(tmp, index=False))
     write_text_atomic(
@@ -573,7 +568,7 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
     if nat["synthetic"] or summary["dataset_synthetic"]:
         lines += ["**SYNTHETIC DATA: these are not real incidents.**", ""]
     lines += [
-        f"Dataset `{_cell(summary['dataset'])}`; {nat['forces_ok']} of {nat['forces']} forces "
+        f"Dataset {escape(summary['dataset'])}; {nat['forces_ok']} of {nat['forces']} forces "
         f"done ({run['mode']}"
         + (f", {run.get('workers')} worker(s)" if run.get("workers") else "")
         + f") in {run['wall_seconds']:.1f} s (sum of task times {run['task_seconds_total']:.1f}"
@@ -603,11 +598,11 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
     for c in ("share_places_50",):
         shown[c] = [f"{v:.1%}" if isinstance(v, float) else "" for v in shown[c]]
     shown["gini"] = [f"{v:.2f}" if isinstance(v, float) else "" for v in shown["gini"]]
-    lines.append(markdown_table(shown.astype(str), cols))
+    lines.append(markdown_table(shown, cols))
     if nat["forces_failed"]:
         lines += ["", "## Failed forces", ""]
         for f in nat["forces_failed"]:
-            lines.append(f"- {_cell(f['slug'])}: {_cell(str(f['error']))}")
+            lines.append(f"- {escape(f['slug'])}: {escape(str(f['error']))}")
     lines += [
         "",
         "Each force's bundle is in `<slug>/<period>/`; it equals a single-process `geodemand "

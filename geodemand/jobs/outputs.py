@@ -468,7 +468,7 @@ def _governance_lines(c: BundleContext) -> list[str]:
     if st is not None and len(st):
         counts = st.groupby(["kind", "status"]).size()
         parts = [f"{k} {s}: {n}" for (k, s), n in counts.items()]
-        lines += [f"Register {escape(str(gov.register_path))}: " + "; ".join(parts) + ".", ""]
+        lines += [f"Register {escape(register_label(c.cfg))}: " + "; ".join(parts) + ".", ""]
     rev = gov.reviews
     if rev is not None and len(rev):
         lines += [f"Reviews of plans that reached their review date ({len(rev)}, see "
@@ -495,6 +495,12 @@ def _governance_lines(c: BundleContext) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- manifest
+def register_label(cfg) -> str:
+    """The register as the outputs name it: the path given, or ``<out>/register.gpkg`` for
+    the default (no machine-specific absolute path in a bundle)."""
+    return str(cfg.register) if cfg.register else "<out>/register.gpkg"
+
+
 def _versions() -> dict[str, str]:
     out = {"geodemand": __version__, "python": platform.python_version()}
     for name in PACKAGES:
@@ -581,6 +587,6 @@ def _manifest(c: BundleContext, analysis: dict, timings: dict) -> dict:
         },
         "random_seed": c.cfg.seed,
         "register": None if c.gov is None or c.gov.register_path is None
-        else str(c.gov.register_path),
+        else register_label(c.cfg),
         "volatile_fields": list(VOLATILE_MANIFEST_FIELDS),
     }
