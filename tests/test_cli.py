@@ -60,3 +60,25 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("geodemand: error:")]
     assert len(errors) == 1 and "empty" in errors[0]
+
+
+def test_every_command_has_unique_options_and_national_takes_the_weekly_options():
+    """No option is defined twice on a command (the registry), and national passes the
+    weekly options to every force (one spelling: --window-days, --harm-scheme)."""
+    import warnings
+
+    from click.testing import CliRunner
+
+    from geodemand.cli import main
+
+    for name in main.list_commands(None):
+        cmd = main.get_command(None, name)
+        flags = [o for p in cmd.params for o in getattr(p, "opts", [])]
+        assert len(flags) == len(set(flags)), (name, flags)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = CliRunner().invoke(main, ["national", "--help"])
+    assert res.exit_code == 0
+    for option in ("--window-days", "--harm-scheme", "--top-n", "--cell-size-m"):
+        assert option in res.output
+    assert "--harm-weights" not in res.output and "--window " not in res.output

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from geodemand.demand.places import place_table, read_premises, site_keywords
+from geodemand.demand.places import (
+    DEFAULT_GEOCODE_MIN,
+    DEFAULT_GEOCODE_PERIODS,
+    DEFAULT_GEOCODE_SHARE,
+    MERGE_M,
+    OTHER_ORG_OUTCOME,
+    PLACE_COLUMNS,
+    SiteKeywords,
+    _flag_sites,
+    _label,
+    _lonlat,
+    _merge_points,
+    _text_column,
+    group_mode,
+    location_text,
+    place_table,
+    read_premises,
+    site_keywords,
+)
 from geodemand.errors import BoundaryError, InputFormatError
 
 
@@ -143,3 +163,161 @@ def test_default_geocode_detection():
     assert by.loc["place:dg", "default_geocode_share"] == 1.0
     assert not by.drop(index="place:dg")["default_geocode"].any()
     assert np.isfinite(by["default_geocode_share"]).all()
+
+
+# ---------------------------------------------------------------------------- reference
+# The plain pandas implementation place_table replaced (string groupbys, slow but obviously
+# correct); place_table (integer codes) must give the same table on real data.
+def reference_place_table(
+    incidents: pd.DataFrame,
+    *,
+    merge_m: float = MERGE_M,
+    keywords: SiteKeywords | None = None,
+    premises: Any = None,
+    crs: str | None = None,
+    periods: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """One row per place (module documentation) and each incident's ``place_id``.
+
+    Parameters
+    ----------
+    incidents : DataFrame
+        The demand stage's incidents: ``x``, ``y`` (metres), ``location_key``, ``harm`` (days),
+        optional ``lpu``, ``neighbourhood``, location text, ``raw_last_outcome_category``.
+    merge_m : float
+        Merge tolerance in metres (0 = no merging).
+    keywords : SiteKeywords, optional
+        Default :func:`site_keywords`.
+    premises : GeoDataFrame, optional
+        From :func:`read_premises` (in the incidents' CRS).
+    crs : str, optional
+        CRS of ``x``/``y`` (for lat/lon); default ``incidents.attrs["crs"]``.
+    periods : Series, optional
+        Each incident's period (e.g. its month) for the default-geocode rule.
+
+    Returns
+    -------
+    places : DataFrame
+        Columns :data:`PLACE_COLUMNS` plus ``default_geocode_share``, sorted by ``place_id``.
+    place_of : Series
+        ``place_id`` of each incident (same index as ``incidents``).
+    """
+    if merge_m is None or not np.isfinite(merge_m) or merge_m < 0:
+        raise ValueError(f"merge_m: expected metres >= 0, got {merge_m!r}")
+    crs = crs or incidents.attrs.get("crs")
+    keywords = keywords or site_keywords()
+    frame = incidents
+    lpu = frame["lpu"].astype(str) if "lpu" in frame.columns else pd.Series("", index=frame.index)
+    text = location_text(frame)
+    key = frame["location_key"].astype(str)
+    point = pd.DataFrame(
+        {"key": key.to_numpy(), "lpu": lpu.to_numpy(), "text": text.to_numpy(),
+         "x": frame["x"].to_numpy(float), "y": frame["y"].to_numpy(float)}
+    )
+    # one row per (map point, LPU): mean position, modal text
+    grouped = point.groupby(["lpu", "key"], sort=True)
+    points = grouped.agg(x=("x", "mean"), y=("y", "mean"), n=("x", "size")).reset_index()
+    points["text"] = group_mode(point, ["lpu", "key"], "text").reindex(
+        pd.MultiIndex.from_frame(points[["lpu", "key"]])
+    ).to_numpy()
+    points["place_key"] = _merge_points(points, merge_m)
+    # incidents -> place id
+    lookup = points.set_index(["lpu", "key"])["place_key"]
+    idx = pd.MultiIndex.from_arrays([point["lpu"], point["key"]])
+    place_key = lookup.reindex(idx).to_numpy()
+    place_of = pd.Series("place:" + pd.Series(place_key).astype(str).to_numpy(), index=frame.index)
+    work = pd.DataFrame(
+        {
+            "place_id": place_of.to_numpy(),
+            "lpu": lpu.to_numpy(),
+            "key": key.to_numpy(),
+            "text": text.to_numpy(),
+            "x": point["x"].to_numpy(),
+            "y": point["y"].to_numpy(),
+            "harm": frame["harm"].to_numpy(float) if "harm" in frame.columns else 1.0,
+            "neighbourhood": _text_column(frame, "neighbourhood"),
+            "outcome": _text_column(frame, "raw_last_outcome_category"),
+        }
+    )
+    g = work.groupby("place_id", sort=True)
+    places = g.agg(incidents=("x", "size"), harm=("harm", "sum"), x=("x", "mean"), y=("y", "mean"))
+    for col, src in (("lpu", "lpu"), ("neighbourhood", "neighbourhood"), ("location", "text")):
+        places[col] = group_mode(work, ["place_id"], src).reindex(places.index).to_numpy()
+    members = work[["place_id", "key", "text"]].drop_duplicates()
+    places["members"] = members.groupby("place_id")["key"].agg(sorted).reindex(places.index)
+    labels = members[members["text"] != ""].drop_duplicates(["place_id", "text"])
+    places["member_labels"] = (
+        labels.groupby("place_id")["text"].agg(sorted).reindex(places.index)
+    )
+    places["member_labels"] = [v if isinstance(v, list) else [] for v in places["member_labels"]]
+    places["n_members"] = places["members"].map(len)
+    with_outcome = (work["outcome"] != "").groupby(work["place_id"]).sum()
+    other_org = (work["outcome"] == OTHER_ORG_OUTCOME).groupby(work["place_id"]).sum()
+    places["n_outcomes"] = with_outcome.reindex(places.index).astype(np.int64)
+    places["other_org_share"] = np.where(
+        places["n_outcomes"] > 0, other_org.reindex(places.index) / places["n_outcomes"].clip(1),
+        np.nan,
+    )
+    places = places.reset_index()
+    lon, lat = _lonlat(places["x"].to_numpy(), places["y"].to_numpy(), crs)
+    places["lon"], places["lat"] = np.round(lon, 6), np.round(lat, 6)
+    places["label"] = [
+        _label(loc, nb, la, lo)
+        for loc, nb, la, lo in zip(places["location"], places["neighbourhood"], places["lat"],
+                                   places["lon"], strict=True)
+    ]
+    _flag_sites(places, keywords, premises)
+    share = _reference_default_geocode_share(work, periods, places)
+    places["default_geocode_share"] = share
+    places["default_geocode"] = (
+        (share >= DEFAULT_GEOCODE_PERIODS)
+        & (places["incidents"] >= DEFAULT_GEOCODE_MIN)
+        & ~places["partnership"]
+    )
+    cols = list(PLACE_COLUMNS) + ["default_geocode_share"]
+    return places[cols].reset_index(drop=True), place_of
+
+
+def _reference_default_geocode_share(work: pd.DataFrame, periods,
+                                     places: pd.DataFrame) -> np.ndarray:
+    """Share of the window's periods in which the place held >= DEFAULT_GEOCODE_SHARE of its
+    LPU's incidents."""
+    if periods is None or not len(work):
+        return np.zeros(len(places))
+    per = pd.Series(np.asarray(periods), index=None)
+    n_periods = per.nunique()
+    df = pd.DataFrame({"place_id": work["place_id"].to_numpy(), "lpu": work["lpu"].to_numpy(),
+                       "period": per.to_numpy()})
+    lpu_n = df.groupby(["lpu", "period"]).size().rename("lpu_n")
+    place_n = df.groupby(["place_id", "lpu", "period"]).size().rename("n").reset_index()
+    place_n = place_n.join(lpu_n, on=["lpu", "period"])
+    place_n["high"] = place_n["n"] >= DEFAULT_GEOCODE_SHARE * place_n["lpu_n"]
+    months_high = place_n.groupby("place_id")["high"].sum()
+    return (months_high.reindex(places["place_id"]).fillna(0) / max(n_periods, 1)).to_numpy()
+
+
+@pytest.mark.slow
+def test_place_table_equals_the_pandas_reference_on_real_data():
+    import geodemand as gd
+    from geodemand._paths import DATA_DIR
+
+    table = gd.read_incidents(sorted((DATA_DIR / "incidents" / "leicestershire").glob(
+        "2021-*-street.csv.gz")))
+    areas = gd.read_areas(DATA_DIR / "boundaries" / "leicestershire" / "lpus.geojson",
+                          DATA_DIR / "boundaries" / "leicestershire" / "neighbourhoods.geojson",
+                          crs=table.crs)
+    sel = gd.prepare_demand(gd.assign_areas(table, areas)).incidents.drop(
+        columns=["place_id"])
+    fast, fast_of = place_table(sel, periods=sel["period"])
+    slow, slow_of = reference_place_table(sel, periods=sel["period"])
+    assert len(fast) > 5000
+    assert (fast_of.to_numpy() == slow_of.to_numpy()).all()
+    # the reference listed a map point twice when its incidents had two texts
+    slow["members"] = [sorted(set(v)) for v in slow["members"]]
+    slow["n_members"] = slow["members"].map(len)
+    for col in fast.columns:
+        if fast[col].dtype.kind == "f":
+            np.testing.assert_allclose(fast[col].to_numpy(), slow[col].to_numpy(np.float64),
+                                       rtol=1e-12, atol=1e-6, err_msg=col)
+        else:
+            assert fast[col].tolist() == slow[col].tolist(), col

@@ -251,3 +251,34 @@ def test_ids_strip_and_generate():
     assert ids.take(np.array([3, 0, 1])).to_pylist() == ["f.csv#4", "a", "f.csv#2"]
     made = Ids.of(None, 3, "x")
     assert made.take(np.arange(3)).to_pylist() == ["x#1", "x#2", "x#3"]
+
+
+def test_point_geoparquet_fast_path_equals_the_general_reader(tmp_path, monkeypatch):
+    """GeoParquet of 2-D WKB points is read straight from the WKB bytes; the result equals
+    geopandas' reader (the general path) exactly, and other layers still take that path."""
+    import geopandas as gpd
+    import shapely
+
+    import geodemand as gd
+    import geodemand.ingest.frames as frames
+
+    rng = np.random.default_rng(4)
+    n = 500
+    gdf = gpd.GeoDataFrame(
+        {"date": pd.date_range("2024-01-01", periods=n, freq="h").astype(str),
+         "crime_type": rng.choice(["burglary", "robbery"], n)},
+        geometry=gpd.points_from_xy(rng.uniform(400_000, 410_000, n),
+                                    rng.uniform(280_000, 290_000, n)), crs="EPSG:27700")
+    path = tmp_path / "points.parquet"
+    gdf.to_parquet(path)
+    assert frames._point_parquet_batch(path, None) is not None
+    fast = gd.read_incidents(path)
+    monkeypatch.setattr(frames, "_point_parquet_batch", lambda p, m: None)
+    slow = gd.read_incidents(path)
+    pd.testing.assert_frame_equal(fast.frame, slow.frame)
+    assert fast.accounting.equals(slow.accounting)
+    monkeypatch.undo()
+    lines = gdf.copy()
+    lines["geometry"] = [shapely.LineString([(p.x, p.y), (p.x + 1, p.y)]) for p in gdf.geometry]
+    lines.to_parquet(tmp_path / "lines.parquet")
+    assert frames._point_parquet_batch(tmp_path / "lines.parquet", None) is None

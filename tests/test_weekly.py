@@ -68,7 +68,12 @@ def test_outputs_are_consistent(demo_run):
     patrol = gpd.read_file(d / "patrol_areas.geojson")
     assert len(patrol) == demo_run.manifest["n_patrol_areas"] > 0
     targets = pd.read_csv(d / "targets.csv")
-    assert set(targets["target_type"]) == {"place", "cell"}
+    assert set(targets["target_type"]) == {"place", "cell", "partnership site"}
+    # the demo's named places include hospitals, stations...: listed for partners, not patrol
+    sites = targets[targets["target_type"] == "partnership site"]
+    assert sites["partnership_reason"].str.len().gt(0).all()
+    patrol_targets = set(patrol["area_id"].str.removeprefix("area:"))
+    assert not patrol_targets & set(sites["target_id"])
     with rasterio.open(d / "density.tif") as src:
         assert src.crs.to_epsg() == 27700
     with rasterio.open(d / "hotspots.tif") as src:

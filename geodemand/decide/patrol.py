@@ -298,13 +298,23 @@ def _patrol_incidents(ranking) -> pd.DataFrame:
 
 def _area_of_incidents(gdf, frame) -> np.ndarray:
     """Index of the area holding each incident (-1: none; the first area on shared edges)."""
-    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+    x, y = frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)
+    out = np.full(len(frame), -1, dtype=np.int64)
+    if not len(gdf) or not len(frame):
+        return out
+    # only incidents inside some area's bounding box can be inside it (areas are small)
+    bounds = shapely.bounds(gdf.geometry.values)
+    near = np.zeros(len(frame), dtype=bool)
+    for x0, y0, x1, y1 in bounds:
+        near |= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    candidates = np.flatnonzero(near)
     tree = shapely.STRtree(gdf.geometry.values)
-    pt_idx, area_idx = tree.query(shapely.points(x, y), predicate="intersects")
+    pt_idx, area_idx = tree.query(shapely.points(x[candidates], y[candidates]),
+                                  predicate="intersects")
+    pt_idx = candidates[pt_idx]
     order = np.lexsort((area_idx, pt_idx))
     pt_idx, area_idx = pt_idx[order], area_idx[order]
     first = np.unique(pt_idx, return_index=True)[1]
-    out = np.full(len(frame), -1, dtype=np.int64)
     out[pt_idx[first]] = area_idx[first]
     return out
 

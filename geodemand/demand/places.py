@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property
 from importlib import resources
 from typing import Any
 
@@ -108,13 +108,14 @@ class SiteKeywords:
                 return category, partnership, reason
         return None
 
-    def _compiled(self):
-        return _compile(tuple(map(tuple, self.frame.to_numpy().tolist())))
+    def _compiled(self) -> list:
+        return self._patterns
 
-
-@lru_cache(maxsize=8)
-def _compile(rows: tuple) -> list:
-    return [(re.compile(p, re.I), c, bool(s), r, bool(st)) for p, c, s, r, st in rows]
+    @cached_property
+    def _patterns(self) -> list:
+        """The compiled patterns, once per keyword list."""
+        return [(re.compile(p, re.I), c, bool(s), r, bool(st))
+                for p, c, s, r, st in self.frame.to_numpy().tolist()]
 
 
 def site_keywords(path: Any = None) -> SiteKeywords:
@@ -266,58 +267,61 @@ def place_table(
     crs = crs or incidents.attrs.get("crs")
     keywords = keywords or site_keywords()
     frame = incidents
-    lpu = frame["lpu"].astype(str) if "lpu" in frame.columns else pd.Series("", index=frame.index)
-    text = location_text(frame)
-    key = frame["location_key"].astype(str)
-    point = pd.DataFrame(
-        {"key": key.to_numpy(), "lpu": lpu.to_numpy(), "text": text.to_numpy(),
-         "x": frame["x"].to_numpy(float), "y": frame["y"].to_numpy(float)}
-    )
-    # one row per (map point, LPU): mean position, modal text
-    grouped = point.groupby(["lpu", "key"], sort=True)
-    points = grouped.agg(x=("x", "mean"), y=("y", "mean"), n=("x", "size")).reset_index()
-    points["text"] = group_mode(point, ["lpu", "key"], "text").reindex(
-        pd.MultiIndex.from_frame(points[["lpu", "key"]])
-    ).to_numpy()
+    n = len(frame)
+    # every text column as sorted codes once (code order = string order, so "smallest" ties
+    # and sorted outputs come from integer comparisons)
+    lpu_c, lpu_u = _sorted_codes(frame["lpu"] if "lpu" in frame.columns else None, n)
+    key_c, key_u = _sorted_codes(frame["location_key"], n)
+    text_c, text_u = _sorted_codes(location_text(frame), n)
+    nb_c, nb_u = _sorted_codes(
+        frame["neighbourhood"] if "neighbourhood" in frame.columns else None, n)
+    out_c, out_u = _sorted_codes(
+        frame["raw_last_outcome_category"] if "raw_last_outcome_category" in frame.columns
+        else None, n)
+    x = frame["x"].to_numpy(np.float64)
+    y = frame["y"].to_numpy(np.float64)
+    harm = frame["harm"].to_numpy(np.float64) if "harm" in frame.columns else np.ones(n)
+    # one row per (LPU, map point), in (LPU, key) order: mean position, modal text
+    n_keys = np.int64(len(key_u))
+    pair_u, point_of = np.unique(lpu_c * n_keys + key_c, return_inverse=True)
+    point_of = point_of.ravel()
+    n_pt = np.bincount(point_of, minlength=pair_u.size)
+    points = pd.DataFrame({
+        "lpu": lpu_u[pair_u // n_keys],
+        "key": key_u[pair_u % n_keys],
+        "x": np.bincount(point_of, x, minlength=pair_u.size) / n_pt,
+        "y": np.bincount(point_of, y, minlength=pair_u.size) / n_pt,
+        "n": n_pt,
+    })
+    points["text"] = text_u[_coded_mode(point_of, pair_u.size, text_c, text_u)]
     points["place_key"] = _merge_points(points, merge_m)
-    # incidents -> place id
-    lookup = points.set_index(["lpu", "key"])["place_key"]
-    idx = pd.MultiIndex.from_arrays([point["lpu"], point["key"]])
-    place_key = lookup.reindex(idx).to_numpy()
-    place_of = pd.Series("place:" + pd.Series(place_key).astype(str).to_numpy(), index=frame.index)
-    work = pd.DataFrame(
-        {
-            "place_id": place_of.to_numpy(),
-            "lpu": lpu.to_numpy(),
-            "key": key.to_numpy(),
-            "text": text.to_numpy(),
-            "x": point["x"].to_numpy(),
-            "y": point["y"].to_numpy(),
-            "harm": frame["harm"].to_numpy(float) if "harm" in frame.columns else 1.0,
-            "neighbourhood": _text_column(frame, "neighbourhood"),
-            "outcome": _text_column(frame, "raw_last_outcome_category"),
-        }
-    )
-    g = work.groupby("place_id", sort=True)
-    places = g.agg(incidents=("x", "size"), harm=("harm", "sum"), x=("x", "mean"), y=("y", "mean"))
-    for col, src in (("lpu", "lpu"), ("neighbourhood", "neighbourhood"), ("location", "text")):
-        places[col] = group_mode(work, ["place_id"], src).reindex(places.index).to_numpy()
-    members = work[["place_id", "key", "text"]].drop_duplicates()
-    places["members"] = members.groupby("place_id")["key"].agg(sorted).reindex(places.index)
-    labels = members[members["text"] != ""].drop_duplicates(["place_id", "text"])
-    places["member_labels"] = (
-        labels.groupby("place_id")["text"].agg(sorted).reindex(places.index)
-    )
-    places["member_labels"] = [v if isinstance(v, list) else [] for v in places["member_labels"]]
+    # map points -> places (sorted by place_id), incidents -> places
+    place_ids = "place:" + points["place_key"].astype(str).to_numpy(dtype=object)
+    place_of_point, place_u = _sorted_codes(pd.Series(place_ids, dtype=object), len(points))
+    place = place_of_point[point_of]
+    m = place_u.size
+    n_inc = np.bincount(place, minlength=m)
+    places = pd.DataFrame({
+        "place_id": place_u,
+        "incidents": n_inc.astype(np.int64),
+        "harm": np.bincount(place, harm, minlength=m),
+        "x": np.bincount(place, x, minlength=m) / n_inc,
+        "y": np.bincount(place, y, minlength=m) / n_inc,
+        "lpu": lpu_u[_coded_mode(place, m, lpu_c, lpu_u)],
+        "neighbourhood": nb_u[_coded_mode(place, m, nb_c, nb_u)],
+        "location": text_u[_coded_mode(place, m, text_c, text_u)],
+    })
+    point_key = (pair_u % n_keys).astype(np.int64)
+    places["members"] = _sorted_lists(place_of_point, m, point_key, key_u)
+    has_text = text_u[text_c] != ""
+    places["member_labels"] = _sorted_lists(place[has_text], m, text_c[has_text], text_u)
     places["n_members"] = places["members"].map(len)
-    with_outcome = (work["outcome"] != "").groupby(work["place_id"]).sum()
-    other_org = (work["outcome"] == OTHER_ORG_OUTCOME).groupby(work["place_id"]).sum()
-    places["n_outcomes"] = with_outcome.reindex(places.index).astype(np.int64)
+    outcome = out_u[out_c]
+    places["n_outcomes"] = np.bincount(place[outcome != ""], minlength=m).astype(np.int64)
+    n_other = np.bincount(place[outcome == OTHER_ORG_OUTCOME], minlength=m)
     places["other_org_share"] = np.where(
-        places["n_outcomes"] > 0, other_org.reindex(places.index) / places["n_outcomes"].clip(1),
-        np.nan,
-    )
-    places = places.reset_index()
+        places["n_outcomes"] > 0, n_other / places["n_outcomes"].clip(lower=1), np.nan)
+    place_of = pd.Series(place_u[place], index=frame.index)
     lon, lat = _lonlat(places["x"].to_numpy(), places["y"].to_numpy(), crs)
     places["lon"], places["lat"] = np.round(lon, 6), np.round(lat, 6)
     places["label"] = [
@@ -326,7 +330,7 @@ def place_table(
                                    places["lon"], strict=True)
     ]
     _flag_sites(places, keywords, premises)
-    share = _default_geocode_share(work, periods, places)
+    share = _default_geocode_share(place, lpu_c, periods, m)
     places["default_geocode_share"] = share
     places["default_geocode"] = (
         (share >= DEFAULT_GEOCODE_PERIODS)
@@ -404,10 +408,13 @@ def _label(location: str, neighbourhood: str, lat: float, lon: float) -> str:
 
 def _flag_sites(places: pd.DataFrame, keywords: SiteKeywords, premises) -> None:
     categories, partnership, reasons = [], [], []
+    seen: dict[str, tuple | None] = {}  # many places share a label
     for labels, loc in zip(places["member_labels"], places["location"], strict=True):
         hit = None
         for text in [loc, *labels]:
-            hit = keywords.match(text)
+            if text not in seen:
+                seen[text] = keywords.match(text)
+            hit = seen[text]
             if hit:
                 break
         if hit:
@@ -465,18 +472,61 @@ def _flag_premises(places: pd.DataFrame, premises) -> None:
         )
 
 
-def _default_geocode_share(work: pd.DataFrame, periods, places: pd.DataFrame) -> np.ndarray:
+def _default_geocode_share(place: np.ndarray, lpu: np.ndarray, periods, n_places: int
+                           ) -> np.ndarray:
     """Share of the window's periods in which the place held >= DEFAULT_GEOCODE_SHARE of its
-    LPU's incidents."""
-    if periods is None or not len(work):
-        return np.zeros(len(places))
-    per = pd.Series(np.asarray(periods), index=None)
-    n_periods = per.nunique()
-    df = pd.DataFrame({"place_id": work["place_id"].to_numpy(), "lpu": work["lpu"].to_numpy(),
-                       "period": per.to_numpy()})
-    lpu_n = df.groupby(["lpu", "period"]).size().rename("lpu_n")
-    place_n = df.groupby(["place_id", "lpu", "period"]).size().rename("n").reset_index()
-    place_n = place_n.join(lpu_n, on=["lpu", "period"])
-    place_n["high"] = place_n["n"] >= DEFAULT_GEOCODE_SHARE * place_n["lpu_n"]
-    months_high = place_n.groupby("place_id")["high"].sum()
-    return (months_high.reindex(places["place_id"]).fillna(0) / max(n_periods, 1)).to_numpy()
+    LPU's incidents (``place``, ``lpu``: integer codes per incident)."""
+    if periods is None or not len(place):
+        return np.zeros(n_places)
+    period_c, period_u = pd.factorize(pd.Series(np.asarray(periods)))
+    n_periods = max(len(period_u), 1)
+    n_lpu = int(lpu.max()) + 1
+    lpu_n = np.bincount(lpu.astype(np.int64) * n_periods + period_c,
+                        minlength=n_lpu * n_periods)
+    # every (place, LPU, period) cell with its count
+    cell = (place.astype(np.int64) * n_lpu + lpu) * n_periods + period_c
+    cells, count = np.unique(cell, return_counts=True)
+    high = count >= DEFAULT_GEOCODE_SHARE * lpu_n[cells % (n_lpu * n_periods)]
+    months_high = np.bincount(cells[high] // (n_lpu * n_periods), minlength=n_places)
+    return months_high / n_periods
+
+
+def _sorted_codes(values, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a text column and its distinct values sorted (missing -> "")."""
+    if values is None:
+        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    series = pd.Series(values).astype(object)
+    series = series.where(series.notna(), "").astype(str)
+    codes, uniques = pd.factorize(series, sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _coded_mode(group: np.ndarray, n_groups: int, value: np.ndarray, uniques: np.ndarray
+                ) -> np.ndarray:
+    """Per group, the code of the most frequent non-empty value (ties: the smallest, i.e. the
+    first in sorted order); the code of "" (or 0) where a group has none."""
+    empty = np.flatnonzero(uniques == "")
+    empty_code = int(empty[0]) if empty.size else 0
+    keep = value != empty_code if empty.size else np.ones(value.size, dtype=bool)
+    nv = np.int64(max(len(uniques), 1))
+    pairs, counts = np.unique(group[keep].astype(np.int64) * nv + value[keep],
+                              return_counts=True)
+    g, v = pairs // nv, pairs % nv
+    order = np.lexsort((v, -counts, g))
+    g, v = g[order], v[order]
+    first = np.ones(g.size, dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    out = np.full(n_groups, empty_code, dtype=np.int64)
+    out[g[first]] = v[first]
+    return out
+
+
+def _sorted_lists(group: np.ndarray, n_groups: int, value: np.ndarray, uniques: np.ndarray
+                  ) -> list[list[str]]:
+    """Per group, its distinct values in sorted order (lists of str)."""
+    nv = np.int64(max(len(uniques), 1))
+    pairs = np.unique(group.astype(np.int64) * nv + value)
+    out: list[list[str]] = [[] for _ in range(n_groups)]
+    for g, v in zip((pairs // nv).tolist(), (pairs % nv).tolist(), strict=True):
+        out[g].append(str(uniques[v]))
+    return out

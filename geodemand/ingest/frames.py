@@ -137,6 +137,10 @@ def read_vector(path: Path, mapping: ColumnMapping | None, data: bytes | None = 
     import geopandas as gpd
 
     name = stem_name(path)
+    if name.endswith((".parquet", ".geoparquet")) and data is None:
+        fast = _point_parquet_batch(path, mapping)
+        if fast is not None:
+            return fast
     try:
         if name.endswith((".parquet", ".geoparquet")):
             gdf = gpd.read_parquet(path)
@@ -202,6 +206,66 @@ def _vector_batch(label: str, gdf, mapping, *, synthetic: bool) -> RawBatch:
         detail=detail,
         synthetic=synthetic,
     )
+
+
+#: Size of a 2-D WKB point: byte order (1), geometry type (4), x and y (8 each).
+_WKB_POINT_BYTES = 21
+
+
+def _point_parquet_batch(path: Path, mapping) -> RawBatch | None:
+    """A GeoParquet file whose geometry is 2-D WKB points, read without building shapely
+    geometries: x, y are taken straight from the WKB bytes (the same numbers shapely reads).
+    None when the file is anything else (other types, Z, nulls, big-endian, no "geo"
+    metadata): the general reader handles it."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyproj import CRS
+
+    try:
+        schema = pq.read_schema(path)
+        meta = json.loads((schema.metadata or {}).get(b"geo", b"null"))
+    except Exception:  # unreadable or not GeoParquet: the general reader reports it
+        return None
+    if not isinstance(meta, dict):
+        return None
+    column = meta.get("primary_column")
+    info = (meta.get("columns") or {}).get(column) or {}
+    if str(info.get("encoding", "WKB")).upper() != "WKB" or info.get("geometry_types") != \
+            ["Point"] or column not in schema.names:
+        return None
+    table = pq.read_table(path)
+    geom = table.column(column).combine_chunks()
+    n = len(geom)
+    if n == 0 or geom.null_count or not (pa.types.is_binary(geom.type)
+                                         or pa.types.is_large_binary(geom.type)):
+        return None
+    buffers = geom.buffers()
+    width = np.int64 if pa.types.is_large_binary(geom.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width)[geom.offset:geom.offset + n + 1]
+    if not (np.diff(offsets) == _WKB_POINT_BYTES).all():
+        return None
+    raw = np.frombuffer(buffers[2], dtype=np.uint8)
+    records = raw[offsets[:-1].astype(np.int64)[:, None] + np.arange(_WKB_POINT_BYTES)]
+    if not (records[:, 0] == 1).all():  # little-endian only
+        return None
+    kind = np.ascontiguousarray(records[:, 1:5]).view("<u4").ravel()
+    if not (kind == 1).all():
+        return None
+    x = np.ascontiguousarray(records[:, 5:13]).view("<f8").ravel().astype(np.float64)
+    y = np.ascontiguousarray(records[:, 13:21]).view("<f8").ravel().astype(np.float64)
+    crs_json = info.get("crs", "OGC:CRS84")
+    crs = CRS.from_user_input(crs_json) if crs_json is not None else None
+    if crs is None:
+        raise InputFormatError(f"{path}: the layer has no CRS; expected one (e.g. EPSG:4326)")
+    frame = _unique_columns(table.drop_columns([column]).to_pandas())
+    problem = np.full(n, "", dtype=object)
+    geometry = {"x": x, "y": y, "crs": crs.to_string(), "geographic": bool(crs.is_geographic),
+                "problem": problem}
+    return _frame_batch(str(path), frame, mapping, "vector", geometry=geometry, problem=None,
+                        detail=np.full(n, "", dtype=object),
+                        synthetic=_parquet_synthetic_flag(path))
 
 
 def _parquet_synthetic_flag(path: Path) -> bool:

@@ -91,7 +91,7 @@ __all__ = [
     "write_synthetic",
 ]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: location_label (the real map points' descriptions)
 PROFILE_VERSION = "illustrative-1"
 DEFAULT_END_DATE = "2026-10-31"
 DEFAULT_CALIBRATION = DATA_DIR / "incidents" / "west-midlands" / "2018-06-west-midlands-api.csv.gz"
@@ -193,6 +193,9 @@ class Calibration:
         Place coordinates in metres (``crs``).
     place_lpu, place_neighbourhood : ndarray of str or None
         Area labels of each place (None without boundaries).
+    place_label : ndarray of str or None
+        The police.uk map-point description of each place (``location_label``, e.g. "On or
+        near Swan Street"; None when the calibration has none).
     crs : str
         Projected CRS of the coordinates.
     source : dict
@@ -212,6 +215,7 @@ class Calibration:
     place_lpu: np.ndarray | None
     place_neighbourhood: np.ndarray | None
     crs: str
+    place_label: np.ndarray | None = None
     source: dict = field(default_factory=dict)
     n_clipped: int = 0
     boundaries: str = "none"
@@ -369,6 +373,11 @@ def _build_calibration(calibration: Any, boundaries: Any, default: bool) -> Cali
     starts = np.searchsorted(row_place[order], np.arange(place_key.size))
     first = order[starts]
     place_x, place_y = x[first], y[first]
+    place_label = None
+    if "location_label" in frame.columns:
+        labels = frame["location_label"].astype(object).to_numpy(dtype=object)[first]
+        place_label = np.array(["" if v is None or v != v else str(v) for v in labels],
+                               dtype=object)
     types_arr = frame["crime_type"].astype(str).to_numpy(dtype=object)
     types, row_type = np.unique(types_arr, return_inverse=True)
 
@@ -404,6 +413,8 @@ def _build_calibration(calibration: Any, boundaries: Any, default: bool) -> Cali
         row_place = new_code[row_place[keep_row]]
         row_type = row_type[keep_row]
         place_key, place_x, place_y = place_key[inside], place_x[inside], place_y[inside]
+        if place_label is not None:
+            place_label = place_label[inside]
         place_lpu = labelled["lpu"].to_numpy(dtype=object)[inside]
         place_nb = labelled["neighbourhood"].to_numpy(dtype=object)[inside]
         used_types = np.unique(row_type)
@@ -423,6 +434,7 @@ def _build_calibration(calibration: Any, boundaries: Any, default: bool) -> Cali
         place_lpu=place_lpu,
         place_neighbourhood=place_nb,
         crs=crs,
+        place_label=place_label,
         source=source,
         n_clipped=n_clipped,
         boundaries=desc,
@@ -870,6 +882,8 @@ def synthetic_incidents(
             "synthetic": np.ones(n, dtype=bool),
         }
     )
+    if cal.place_label is not None:
+        frame["location_label"] = _take_str(cal.place_label, p)
     if cal.place_lpu is not None:
         frame["lpu"] = _take_str(cal.place_lpu, p)
         frame["neighbourhood"] = _take_str(cal.place_neighbourhood, p)
@@ -1066,6 +1080,7 @@ _DICTIONARY_COLUMNS = (
     "x",
     "y",
     "location_key",
+    "location_label",
     "source_file",
     "lpu",
     "neighbourhood",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from geodemand.cli.options import DEMAND, PATROL, options, weekly_config
+
 
 @click.command("national")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
@@ -45,52 +47,11 @@ import click
     show_default=True,
     help="Local cluster: worker deaths a task survives before its force is reported failed.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="TOML file with weekly options (see WeeklyConfig), applied to every force.",
-)
-@click.option("--period", default=None, help="Reporting period for every force (see weekly).")
-@click.option(
-    "--window",
-    "window_days",
-    type=click.IntRange(min=1),
-    default=None,
-    help="History length in days (default 730).",
-)
-@click.option("--tiles", default=None, help="Map tiles: OpenStreetMap (default) or 'none'.")
-@click.option(
-    "--harm-weights",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Harm-weight CSV replacing the shipped placeholder table.",
-)
-@click.option(
-    "--include-police-generated",
-    is_flag=True,
-    default=None,
-    help="Keep drugs and weapons possession in targeting.",
-)
+@options("period", "tiles", *[o for o in DEMAND if o != "force"],
+         "cell_size_m", "bandwidth_m", *PATROL, "seed", "config")
 @click.pass_context
-def command(
-    ctx,
-    root,
-    out,
-    forces,
-    scheduler,
-    workers,
-    sequential,
-    retries,
-    allowed_failures,
-    config_path,
-    period,
-    window_days,
-    tiles,
-    harm_weights,
-    include_police_generated,
-):
+def command(ctx, root, out, forces, scheduler, workers, sequential, retries, allowed_failures,
+            config_path, **params):
     """Run the weekly job for every force of the partitioned dataset ROOT, in parallel.
 
     ROOT is written by 'geodemand ingest --partition-by force,month' or 'geodemand synth
@@ -102,25 +63,12 @@ def command(
     """
     from geodemand.errors import InvalidParameterError
     from geodemand.jobs.national import run_national
-    from geodemand.jobs.weekly import WeeklyConfig
 
     if sequential and (scheduler or workers):
         raise InvalidParameterError("--sequential runs in this process: drop --scheduler/--workers")
     if scheduler and workers:
         raise InvalidParameterError("--workers sizes a local cluster: drop it with --scheduler")
-    overrides = {
-        "period": period,
-        "window_days": window_days,
-        "tiles": tiles,
-        "harm_weights": harm_weights,
-        "include_police_generated": include_police_generated,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    weekly = (
-        WeeklyConfig.from_toml(config_path, **overrides)
-        if config_path
-        else WeeklyConfig(**overrides)
-    )
+    weekly = weekly_config(params, config_path)
     result = run_national(
         root,
         weekly,

@@ -136,6 +136,7 @@ def crime_type_label(name: str) -> str:
     return pretty[:1].upper() + pretty[1:] if pretty else text
 
 
+@lru_cache(maxsize=4096)
 def is_crime_type(name: str) -> bool:
     """Whether ``name`` is in the crime-type vocabulary (any spelling)."""
     from geodemand.ingest.vocabulary import normalise_crime_type
