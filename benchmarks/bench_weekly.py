@@ -1,9 +1,11 @@
-"""The weekly job end to end (issue target: the default run in <= 30 s with a warm JIT cache).
+"""The weekly job end to end (issue #18 target: the default run in <= 10 s with a warm JIT
+cache).
 
-Peer-less: the "ratio" is the 30 s target divided by the median run time (>= 1 meets it).
+Peer-less: the "ratio" is the 10 s target divided by the median run time (>= 1 meets it).
 Both sizes are the default run: the bundled two-year synthetic West Midlands history, all ten
-LPUs (about 20 s a run here, so even --quick runs it; its CI floor is 0.8 to leave room for a
-slower runner). The per-stage breakdown of the last run is printed with the agreement.
+LPUs, with the register, equity audit, reviews, four rasters and eleven maps (about 20 s a
+run here: the target is NOT met, ratio about 0.5; the CI floor 0.35 guards against
+regressions). The per-stage breakdown of the last run is printed with the agreement.
 """
 
 from __future__ import annotations
@@ -38,15 +40,15 @@ BENCHMARKS = [
     Benchmark(
         name="weekly",
         description="geodemand weekly, default run (two years, whole force, all LPUs); "
-        "target 30 s with a warm JIT cache",
+        "target 10 s with a warm JIT cache",
         setup=_setup,
         ours=_ours,
         compare=_check,
         quick_n=DEMO_INCIDENTS,
         full_n=DEMO_INCIDENTS,
-        target_seconds=30.0,
+        target_seconds=10.0,
         target_n=DEMO_INCIDENTS,
-        floor=0.8,
+        floor=0.35,
         target_ratio=1.0,
     ),
 ]

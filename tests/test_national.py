@@ -75,6 +75,7 @@ def _gini(values: np.ndarray) -> float:
     return float(2 * np.sum(np.arange(1, n + 1) * x) / (n * x.sum()) - (n + 1) / n)
 
 
+@pytest.mark.slow
 def test_two_worker_cluster_equals_single_process_runs(dataset, reference, tmp_path):
     out = tmp_path / "national"
     res = CliRunner().invoke(
@@ -120,6 +121,7 @@ def test_two_worker_cluster_equals_single_process_runs(dataset, reference, tmp_p
     assert "SYNTHETIC DATA" in text and "Broken Force" in text and "## Failed forces" in text
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_run_gives_the_same_outputs(dataset, reference, tmp_path):
     import dask
     from dask.distributed import Client, LocalCluster

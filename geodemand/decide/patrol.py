@@ -512,7 +512,7 @@ def _hot_hours(gdf, frame) -> list[str]:
     area = _area_of_incidents(gdf, timed)
     ok = area >= 0
     t = timed["occurred"]
-    slot = (t.dt.weekday * 12 + t.dt.hour // 2).to_numpy()
+    slot = (t.dt.day_of_week * 12 + t.dt.hour // 2).to_numpy()
     harm = timed["harm"].to_numpy(np.float64)
     table = np.zeros((len(gdf), 84))
     np.add.at(table, (area[ok], slot[ok]), harm[ok])

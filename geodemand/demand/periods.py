@@ -73,7 +73,7 @@ def period_floor(when: Any, kind: str) -> Any:
         values = when.dt.tz_localize(None) if when.dt.tz is not None else when
         day = values.dt.normalize()
         if kind == "week":
-            return day - pd.to_timedelta(day.dt.dayofweek, unit="D")
+            return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
         return day.dt.to_period("M").dt.to_timestamp()
     ts = pd.Timestamp(when)
     if ts.tzinfo is not None:
