@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 import geodemand as gd
@@ -82,3 +83,50 @@ def test_every_command_has_unique_options_and_national_takes_the_weekly_options(
     for option in ("--window-days", "--harm-scheme", "--top-n", "--cell-size-m"):
         assert option in res.output
     assert "--harm-weights" not in res.output and "--window " not in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "toml", "expected"),
+    [
+        (["--crs", "EPSG:99999"], None, "crs"),
+        ([], 'bandwidth_m = "wide"\n', "bandwidth_m"),
+        (["--period", "2026-W99"], None, "period"),
+        (["--window-days", "0"], None, "window"),
+        (["--lpu-boundaries", "no-such-file.geojson"], None, "no-such-file"),
+    ],
+)
+def test_bad_values_are_one_line_exit_2_before_reading_data(tmp_path, args, toml, expected):
+    """The issue's tracebacks (bad CRS, TOML value of the wrong type, impossible period,
+    missing boundary file) are one line and exit 2, before the data are read (fast)."""
+    import time
+
+    cmd = [sys.executable, "-m", "geodemand.cli", "weekly", "--out", str(tmp_path / "o"),
+           *args]
+    if toml is not None:
+        cfg = tmp_path / "weekly.toml"
+        cfg.write_text(toml)
+        cmd += ["--config", str(cfg)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("geodemand: error:")
+              or line.startswith("Error:")]
+    assert len(errors) == 1 and expected in errors[0].lower(), proc.stderr
+    assert seconds < 20  # no data were read (a run takes longer)
+    assert not (tmp_path / "o").exists()
+
+
+def test_bng_metres_labelled_wgs84_is_a_clear_error():
+    """Easting/northing labelled EPSG:4326 are refused with a message, not an inf grid."""
+    import numpy as np
+
+    import geodemand as gd
+
+    pts = np.array([[451_000.0, 302_000.0], [451_200.0, 302_100.0]])
+    with pytest.raises(gd.InvalidParameterError, match="look like projected metres"):
+        gd.kde(pts, bandwidth_m=200, crs="EPSG:4326")
+    with pytest.raises(gd.InvalidParameterError, match="look like projected metres"):
+        gd.gistar(pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1]}), crs="EPSG:4326",
+                  cell_size_m=100)
