@@ -197,13 +197,19 @@ def patrol_areas(
         return PatrolPlan(empty, pd.DataFrame(), params)
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     patrol_frame = _patrol_incidents(ranking)
-    gdf = _attach_demand(gdf, patrol_frame, ranking, areas)
-    gdf = _attach_score(gdf, patrol_frame, ranking)
+    area_of = _area_of_incidents(gdf, patrol_frame)  # once: the join is the costly part
+    gdf = _attach_demand(gdf, patrol_frame, ranking, areas, area_of)
+    gdf = _attach_score(gdf, patrol_frame, ranking, area_of)
     gdf = _attach_targets(gdf, ranking)
+    gdf["_row"] = np.arange(len(gdf))
     gdf = _rank(gdf)
     gdf, lpu_budget = _dose(gdf, patrol_hours_per_day, lpu_floor_hours, minutes_per_visit,
                             max_visits_per_day)
-    gdf["hot_hours"] = _hot_hours(gdf, patrol_frame)
+    position = np.empty(len(gdf), dtype=np.int64)  # row before ranking -> row after
+    position[gdf["_row"].to_numpy()] = np.arange(len(gdf))
+    area_of = np.where(area_of >= 0, position[np.maximum(area_of, 0)], -1)
+    gdf = gdf.drop(columns="_row")
+    gdf["hot_hours"] = _hot_hours(gdf, patrol_frame, area_of)
     window_end = pd.Timestamp(demand.window_end)
     gdf["review_date"] = (window_end.normalize() + pd.Timedelta(days=review_days)).date()
     gdf["window_start"] = demand.window_start.date()
@@ -319,9 +325,9 @@ def _area_of_incidents(gdf, frame) -> np.ndarray:
     return out
 
 
-def _attach_demand(gdf, frame, ranking, areas):
-    """Incidents and harm by crime type inside each area (window, exclusions applied)."""
-    area = _area_of_incidents(gdf, frame)
+def _attach_demand(gdf, frame, ranking, areas, area):
+    """Incidents and harm by crime type inside each area (window, exclusions applied);
+    ``area``: each incident's area row (:func:`_area_of_incidents`)."""
     ok = area >= 0
     n = len(gdf)
     harm = frame["harm"].to_numpy(np.float64)
@@ -356,9 +362,8 @@ def _attach_demand(gdf, frame, ranking, areas):
     return gdf.drop(columns="_area_of")
 
 
-def _attach_score(gdf, frame, ranking):
+def _attach_score(gdf, frame, ranking, area):
     """Each area's own expected harm: the ranking's score model on the incidents inside."""
-    area = _area_of_incidents(gdf, frame)
     demand = ranking.demand
     last = pd.Timestamp(demand.incidents["period"].max())
     from geodemand.demand.periods import period_floor
@@ -504,12 +509,14 @@ def _apportion(total: int, weights: np.ndarray, cap: int) -> np.ndarray:
     return out
 
 
-def _hot_hours(gdf, frame) -> list[str]:
-    """The HOT_WINDOWS day × 2-hour windows with the most harm inside each area."""
+def _hot_hours(gdf, frame, area_of: np.ndarray) -> list[str]:
+    """The HOT_WINDOWS day × 2-hour windows with the most harm inside each area
+    (``area_of``: each incident's row of ``gdf``, -1 outside every area)."""
     if "date_precision" not in frame.columns or not (frame["date_precision"] == "minute").any():
         return ["no times in the data (police.uk gives months): vary visit times"] * len(gdf)
-    timed = frame[frame["date_precision"] == "minute"]
-    area = _area_of_incidents(gdf, timed)
+    minute = (frame["date_precision"] == "minute").to_numpy()
+    timed = frame[minute]
+    area = area_of[minute]
     ok = area >= 0
     t = timed["occurred"]
     slot = (t.dt.day_of_week * 12 + t.dt.hour // 2).to_numpy()
