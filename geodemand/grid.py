@@ -272,7 +272,6 @@ class Grid:
             ``(n_rows, n_cols)``; only cells where it is True are returned.
         """
         import geopandas as gpd
-        import shapely
 
         rows, cols = np.indices(self.shape)
         rows = rows.ravel()
@@ -280,10 +279,19 @@ class Grid:
         if mask is not None:
             keep = np.asarray(mask, dtype=bool).ravel()
             rows, cols = rows[keep], cols[keep]
+        geoms = self.cell_boxes(rows, cols)
+        return gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=geoms, crs=self.crs)
+
+    def cell_boxes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Square polygons (shapely, grid CRS) of the cells at ``rows``, ``cols`` (in that
+        order); the same squares as :meth:`to_geodataframe`."""
+        import shapely
+
+        rows = np.asarray(rows)
+        cols = np.asarray(cols)
         x0 = self.x_min + cols * self.cell_size
         y1 = self.y_max - rows * self.cell_size
-        geoms = shapely.box(x0, y1 - self.cell_size, x0 + self.cell_size, y1)
-        return gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=geoms, crs=self.crs)
+        return shapely.box(x0, y1 - self.cell_size, x0 + self.cell_size, y1)
 
 
 def check_grid_size(n_rows: int, n_cols: int, max_cells: int = MAX_CELLS) -> None:

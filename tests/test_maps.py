@@ -235,6 +235,29 @@ def test_geojson_is_wgs84_lon_lat_rounded(plain):
         assert np.all((ours[:, 1] > 52.4) & (ours[:, 1] < 52.6))  # and latitudes
 
 
+def test_geojson_geometries_equal_the_json_text_reference(data_dir):
+    """The nested-array GeoJSON builder against the obvious reference: shapely's JSON text
+    parsed geometry by geometry, on real LSOA (multi)polygons, grid cells, points, lines,
+    an empty point, a missing geometry and a collection, serialised byte for byte."""
+    from geodemand.outputs.maps.layers import geojson_geometries
+
+    rng = np.random.default_rng(7)
+    lsoa = gpd.read_file(data_dir / "boundaries" / "west-midlands" / "lsoa.geojson")
+    real = shapely.transform(lsoa.to_crs(4326).geometry.to_numpy(), lambda c: np.round(c, 6))
+    assert {3, 6} <= set(shapely.get_type_id(real).tolist())  # polygons and multipolygons
+    cells = shapely.box(*np.round(rng.uniform(-2.0, 53.0, (4, 300)), 6))
+    points = shapely.points(np.round(rng.uniform(-2.0, 53.0, (300, 2)), 6))
+    lines = shapely.linestrings(np.round(rng.uniform(-2.0, 53.0, (20, 5, 2)), 6))
+    multi = np.array([shapely.multilinestrings(lines[:3]), shapely.multipoints(points[:4])])
+    odd = np.array([shapely.Point(), shapely.GeometryCollection([points[0], lines[0]])])
+    mixed = np.concatenate([cells[:5], real[:40], points[:7], odd, lines[:3], multi, real[40:]])
+    for geoms in (real, cells, points, lines, mixed):
+        reference = [json.loads(text) for text in shapely.to_geojson(geoms)]
+        ours = geojson_geometries(geoms)
+        assert json.dumps(ours) == json.dumps(reference)
+    assert geojson_geometries(np.array([None, points[0]], dtype=object))[0] is None
+
+
 def test_every_geojson_layer_on_the_map_is_wgs84(plain):
     m = hotspot_map(**plain, tiles=None)
     layers = [spec for spec in m.geodemand_payload["layers"] if "data" in spec]

@@ -103,3 +103,40 @@ def test_fitted_weights_predict_steady_rates_and_choose_a_shrinkage():
     rec = m.to_record()
     assert rec["formula"].startswith("expected_harm") and len(rec["shrinkage_choice"]) == 7
     assert "expected incidents = " in m.describe()
+
+
+def _top_share_by_permutations(score, observed, n_units, coverage):
+    """Reference: the mean share captured by the top ``coverage * n_units`` units over every
+    order of the units (ties broken every possible way; a fractional unit counts in part)."""
+    import itertools
+
+    k = coverage * n_units
+    whole, part = int(np.floor(k)), k - np.floor(k)
+    shares = []
+    for perm in itertools.permutations(range(len(score))):
+        ranked = sorted(perm, key=lambda i: -score[i])  # stable: ties keep the permuted order
+        got = sum(observed[i] for i in ranked[:whole])
+        if part and whole < len(ranked):
+            got += part * observed[ranked[whole]]
+        shares.append(got / observed.sum())
+    return float(np.mean(shares))
+
+
+def test_top_shares_equal_the_mean_over_every_tie_order():
+    from geodemand.decide.score import _top_shares
+
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        n = int(rng.integers(2, 7))
+        score = rng.integers(0, 3, n).astype(float)  # many ties
+        observed = (rng.integers(0, 5, n).astype(float), rng.uniform(0, 10, n))
+        if observed[0].sum() == 0:
+            observed[0][0] = 1.0
+        coverages = (0.2, 0.5, 1 / n)
+        got = _top_shares(score, observed, n, coverages)
+        for i, values in enumerate(observed):
+            for j, cov in enumerate(coverages):
+                want = _top_share_by_permutations(score, values, n, cov)
+                assert got[i, j] == pytest.approx(want, abs=1e-12)
+    zero = _top_shares(np.array([1.0, 0.0]), (np.zeros(2),), 2, (0.5,))
+    assert np.isnan(zero[0, 0])

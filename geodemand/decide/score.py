@@ -159,24 +159,35 @@ def _fit_weights(features: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.maximum(result.x, 0.0)
 
 
-def _top_share(score: np.ndarray, observed: np.ndarray, n_units: int, coverage: float) -> float:
-    """Share of ``observed`` in the top ``coverage`` of ``n_units`` equal units (expected value
-    over a random order of ties at the boundary)."""
-    total = observed.sum()
-    if total <= 0:
-        return np.nan
-    k = coverage * n_units
+def _top_shares(
+    score: np.ndarray, observed: tuple[np.ndarray, ...], n_units: int,
+    coverages: tuple[float, ...],
+) -> np.ndarray:
+    """Share of each ``observed`` array in the top ``coverage`` of ``n_units`` equal units
+    ranked by ``score`` (expected value over a random order of ties at the boundary).
+
+    Returns an array ``(len(observed), len(coverages))``; NaN where an observed total is 0.
+    The units are sorted once for every observed array and coverage.
+    """
     order = np.argsort(-score, kind="stable")
     s = score[order]
-    o = observed[order]
-    whole = int(np.floor(k))
-    cut = s[min(whole, len(s) - 1)] if len(s) else 0
-    above = s > cut
-    tied = s == cut
-    n_above = int(above.sum())
-    take = min(max(k - n_above, 0.0), float(tied.sum()))
-    captured = o[above].sum() + (o[tied].mean() * take if tied.any() else 0.0)
-    return float(captured / total)
+    out = np.full((len(observed), len(coverages)), np.nan)
+    for j, coverage in enumerate(coverages):
+        k = coverage * n_units
+        whole = int(np.floor(k))
+        cut = s[min(whole, len(s) - 1)] if len(s) else 0
+        above = s > cut
+        tied = s == cut
+        n_above = int(above.sum())
+        take = min(max(k - n_above, 0.0), float(tied.sum()))
+        for i, values in enumerate(observed):
+            total = values.sum()
+            if total <= 0:
+                continue
+            o = values[order]
+            captured = o[above].sum() + (o[tied].mean() * take if tied.any() else 0.0)
+            out[i, j] = float(captured / total)
+    return out
 
 
 def fit_score_model(
@@ -236,25 +247,26 @@ def fit_score_model(
     # the shrinkage: inner folds with the fitted weights
     table = []
     pad = n_study - len(active)
+    zeros = np.zeros(max(pad, 0))
+    fold_data = []
+    for o in folds:
+        n_past, h_past = c[:, :o].sum(axis=1), h[:, :o].sum(axis=1)
+        observed = (np.concatenate([c[:, o], zeros]), np.concatenate([h[:, o], zeros]))
+        # plain counts to date: the same for every k
+        plain = _top_shares(np.concatenate([n_past, zeros]), observed, n_study, COVERAGES)
+        fold_data.append((window_rates(c, o, windows) @ weights, n_past, h_past, observed, plain))
     for k in SHRINKAGE_GRID:
         caps = np.zeros(4)
         base = np.zeros(4)
-        for o in folds:
-            lam = window_rates(c, o, windows) @ weights
-            n_past, h_past = c[:, :o].sum(axis=1), h[:, :o].sum(axis=1)
+        for lam, n_past, h_past, observed, plain in fold_data:
             h_bar = h_past.sum() / max(n_past.sum(), 1)
             per = h_bar * np.ones_like(lam) if np.isinf(k) else (h_past + k * h_bar) / (
                 n_past + k
             )
-            score = np.concatenate([lam * per, np.zeros(max(pad, 0))])
-            plain = np.concatenate([n_past, np.zeros(max(pad, 0))])
-            obs_n = np.concatenate([c[:, o], np.zeros(max(pad, 0))])
-            obs_h = np.concatenate([h[:, o], np.zeros(max(pad, 0))])
-            for j, cov in enumerate(COVERAGES):
-                caps[j] += _top_share(score, obs_n, n_study, cov)
-                caps[2 + j] += _top_share(score, obs_h, n_study, cov)
-                base[j] += _top_share(plain, obs_n, n_study, cov)
-                base[2 + j] += _top_share(plain, obs_h, n_study, cov)
+            shares = _top_shares(np.concatenate([lam * per, zeros]), observed, n_study,
+                                 COVERAGES)
+            caps += shares.reshape(-1)  # incidents at each coverage, then harm
+            base += plain.reshape(-1)
         table.append((k, caps / len(folds), base / len(folds)))
     ok = [(k, caps) for k, caps, base in table if np.all(caps[:2] >= base[:2] - 1e-12)]
     if ok:

@@ -265,9 +265,8 @@ def rank_targets(
     cells["target_type"] = "cell"
     cells = _add_dates_and_types(cells, sel, "_cell", None, keys=keep)
     cells = _rank(cells.reset_index(drop=True))
-    squares = grid.to_geodataframe()
-    flat_rank = cells["row"].to_numpy() * grid.n_cols + cells["col"].to_numpy()
-    cells = gpd.GeoDataFrame(cells, geometry=squares.geometry.values[flat_rank], crs=crs)
+    squares = grid.cell_boxes(cells["row"].to_numpy(), cells["col"].to_numpy())
+    cells = gpd.GeoDataFrame(cells, geometry=squares, crs=crs)
     params = {
         **demand.params,
         "score": model.to_record(),

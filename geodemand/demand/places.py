@@ -495,10 +495,15 @@ def _sorted_codes(values, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of a text column and its distinct values sorted (missing -> "")."""
     if values is None:
         return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
-    series = pd.Series(values).astype(object)
-    series = series.where(series.notna(), "").astype(str)
-    codes, uniques = pd.factorize(series, sort=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    # factorize the column as it is (arrow strings, categories), then name and sort only its
+    # distinct values: values with the same text share one code
+    codes, uniques = pd.factorize(pd.Series(values))
+    missing = bool((codes < 0).any())
+    text = np.array([str(u) for u in uniques] + ([""] if missing else []), dtype=object)
+    if not len(text):
+        return codes.astype(np.int64), text
+    sorted_text, remap = np.unique(text, return_inverse=True)
+    return remap.reshape(-1)[codes].astype(np.int64), sorted_text
 
 
 def _coded_mode(group: np.ndarray, n_groups: int, value: np.ndarray, uniques: np.ndarray

@@ -186,8 +186,8 @@ def deprivation_layer(small_areas: gpd.GeoDataFrame, imd: pd.DataFrame | None = 
         )
     out = small_areas.drop(columns=[c for c in ("decile", "population")
                                     if c in small_areas.columns])
-    dec = dict(zip(imd["code"], imd["decile"], strict=True))
-    pop = dict(zip(population["code"], population["population"], strict=True))
+    dec = imd.drop_duplicates("code", keep="last").set_index("code")["decile"]
+    pop = population.drop_duplicates("code", keep="last").set_index("code")["population"]
     out["decile"] = codes.map(dec).astype(np.int64).to_numpy()
     out["population"] = codes.map(pop).to_numpy(dtype=float)
     if np.isnan(out["population"]).any():

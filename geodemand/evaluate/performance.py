@@ -186,7 +186,7 @@ def ytd_vs_milestones(
     if by not in frame.columns:
         raise InvalidParameterError(f"incidents have no {by!r} column (run assign_areas first)")
     group_of = _groups()
-    unknown = sorted(set(frame["crime_type"]) - set(group_of))
+    unknown = sorted(set(frame["crime_type"].unique().tolist()) - set(group_of))
     if unknown:
         raise InvalidParameterError(f"crime types without a group: {unknown}")
     lookup = _milestone_lookup(milestones)

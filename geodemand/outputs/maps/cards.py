@@ -188,8 +188,9 @@ def _row(label: str, value: str) -> dict[str, str]:
     return {"k": label, "v": value}
 
 
-def _get(row: pd.Series, name: str) -> Any:
-    return None if name not in row.index or _missing(row[name]) else row[name]
+def _get(row: pd.Series | Mapping[str, Any], name: str) -> Any:
+    keys = row.index if isinstance(row, pd.Series) else row
+    return None if name not in keys or _missing(row[name]) else row[name]
 
 
 def _text(value: Any) -> str:
@@ -307,8 +308,9 @@ def incident_card(type_label: str, when: str, place: str | None) -> dict[str, An
     return {"title": type_label, "sub": "", "rows": rows}
 
 
-def risk_card(row: pd.Series, units: str) -> dict[str, Any]:
-    """The card of one risk area: its rate, count and population when given."""
+def risk_card(row: pd.Series | Mapping[str, Any], units: str) -> dict[str, Any]:
+    """The card of one risk area (a row or a record): its rate, count and population when
+    given."""
     rows = [_row("Rate", f"{format_amount(row['value'])} {units}" if not _missing(
         row["value"]) else "no data")]
     if _get(row, "count") is not None:

@@ -594,15 +594,65 @@ def to_geojson(gdf, properties: Mapping[str, Iterable[Any]] | None = None) -> di
     geoms = shapely.transform(geoms, lambda c: np.round(c, COORD_DECIMALS))
     props = {k: list(v) for k, v in (properties or {}).items()}
     features = []
-    for i, text in enumerate(shapely.to_geojson(geoms)):
+    for i, geometry in enumerate(geojson_geometries(geoms)):
         features.append(
             {
                 "type": "Feature",
                 "properties": {k: v[i] for k, v in props.items()},
-                "geometry": json.loads(text),
+                "geometry": geometry,
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+#: GEOS type id -> GeoJSON type of the geometries :func:`geojson_geometries` nests itself.
+_GEOJSON_TYPES = {
+    0: "Point",
+    1: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+}
+
+
+def geojson_geometries(geoms: np.ndarray) -> list[dict | None]:
+    """GeoJSON geometry objects (dicts) of shapely geometries, in input order.
+
+    The same objects as ``json.loads(shapely.to_geojson(g))`` for each geometry (tested), built
+    from one coordinate array per geometry type instead of a JSON text per geometry. Missing
+    geometries give None; geometry collections go through the JSON text.
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of shapely geometries
+        Any coordinates (already rounded and in the output CRS).
+    """
+    import shapely
+
+    out: list[dict | None] = [None] * len(geoms)
+    type_ids = shapely.get_type_id(geoms)
+    for tid in np.unique(type_ids).tolist():
+        idx = np.flatnonzero(type_ids == tid)
+        part = geoms[idx]
+        if tid == -1:  # missing geometry
+            continue
+        if tid not in _GEOJSON_TYPES:
+            for i, text in zip(idx.tolist(), shapely.to_geojson(part), strict=True):
+                out[i] = json.loads(text)
+        elif tid == 0:
+            coords = iter(shapely.get_coordinates(part).tolist())
+            for i, empty in zip(idx.tolist(), shapely.is_empty(part).tolist(), strict=True):
+                out[i] = {"type": "Point", "coordinates": [] if empty else next(coords)}
+        else:
+            _, coords, offsets = shapely.to_ragged_array(part, include_z=False)
+            nested = coords.tolist()
+            for level in offsets:  # innermost level first: coordinates -> rings -> polygons
+                bounds = level.tolist()
+                nested = [nested[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            for i, coordinates in zip(idx.tolist(), nested, strict=True):
+                out[i] = {"type": _GEOJSON_TYPES[tid], "coordinates": coordinates}
+    return out
 
 
 #: Largest lattice (cells) the grid path of :func:`dissolve_bins` rasterises.

@@ -29,6 +29,7 @@ clusters, whose colours are neutral (grey for incidents, purple-grey for places)
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -456,8 +457,8 @@ def _risk_spec(risk, units: str) -> dict:
     styles["-1"] = {"color": "#ffffff", "weight": 0.8, "fillColor": _NO_DATA_COLOUR,
                     "fillOpacity": RISK_OPACITY}
     cards, tips = [], []
-    for i in range(len(risk)):
-        row = risk.iloc[i]
+    records = pd.DataFrame(risk.drop(columns=risk.geometry.name)).to_dict("records")
+    for row in records:
         card = risk_card(row, units)
         cards.append(card)
         value = row["value"]
@@ -583,12 +584,45 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _JS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@functools.cache
+def _inert_macro_element_class():
+    """A folium element that puts its ``css`` into the page header and its ``script`` into
+    the page script as they are.
+
+    branca's :class:`~branca.element.MacroElement` wraps each rendered part in a new
+    ``Element(text)``, which compiles the text as a Jinja template (for the renderer's script
+    that is megabytes of base64 lexed per map); these parts are finished text, so they are
+    added as elements that return their text without a template. The page is unchanged
+    (tested byte for byte against branca's path).
+    """
+    from branca.element import Element, Figure, MacroElement
+
+    class _InertText(Element):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            # what Template(text).render() returns for text without template syntax:
+            # Jinja drops one trailing newline
+            self._text = text[:-1] if text.endswith("\n") else text
+
+        def render(self, **kwargs) -> str:
+            return self._text
+
+    class _InertMacroElement(MacroElement):
+        def render(self, **kwargs) -> None:
+            figure = self.get_root()
+            if not isinstance(figure, Figure):
+                raise InternalConsistencyError("the map renderer is not in a folium figure")
+            figure.header.add_child(_InertText(self.css), name=self.get_name())
+            figure.script.add_child(_InertText(self.script), name=self.get_name())
+
+    return _InertMacroElement
+
+
 def _renderer_element(m, control, payload: Mapping[str, Any]):
     """The folium element that carries the payload (base64) and the constant renderer."""
-    from branca.element import MacroElement
     from folium.elements import JSCSSMixin
-    from folium.template import Template
 
+    _InertMacroElement = _inert_macro_element_class()
     encoded = encode_payload(payload)
     names = (m.get_name(), control.get_name())
     if not _BASE64.match(encoded) or not all(_JS_NAME.match(n) for n in names):
@@ -602,7 +636,7 @@ def _renderer_element(m, control, payload: Mapping[str, Any]):
         .replace("__PAYLOAD__", encoded)
     )
 
-    class _Renderer(JSCSSMixin, MacroElement):
+    class _Renderer(JSCSSMixin, _InertMacroElement):
         # Leaflet.markercluster, linked like folium's MarkerCluster plugin (inlined on save)
         default_js = [
             (
@@ -623,13 +657,6 @@ def _renderer_element(m, control, payload: Mapping[str, Any]):
                 "MarkerCluster.Default.css",
             ),
         ]
-        # the template's only variables are the constant CSS and the script built above
-        # from constant code, two element names and base64 text
-        _template = Template(
-            "{% macro header(this, kwargs) %}{{ this.css }}{% endmacro %}"
-            "{% macro script(this, kwargs) %}{{ this.script }}{% endmacro %}"
-        )
-
         def __init__(self) -> None:
             super().__init__()
             self._name = "GeodemandRenderer"
