@@ -818,6 +818,30 @@ def test_pages_are_byte_identical_between_renderings(plain):
     assert first == second
 
 
+def test_renderer_element_page_equals_brancas_template_path(plain, inputs, monkeypatch):
+    """The renderer's CSS and script go into the page as finished text (no Jinja compile of
+    the payload); the page is byte for byte what branca's MacroElement template path gives."""
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    import geodemand.outputs.maps.web as web
+
+    class _TemplatePath(MacroElement):
+        _template = Template(
+            "{% macro header(this, kwargs) %}{{ this.css }}{% endmacro %}"
+            "{% macro script(this, kwargs) %}{{ this.script }}{% endmacro %}"
+        )
+
+    for layers in (plain, inputs):
+        m = hotspot_map(**layers, tiles=None)
+        ours = map_html(m, self_contained=False)
+        with monkeypatch.context() as patched:
+            patched.setattr(web, "_inert_macro_element_class", lambda: _TemplatePath)
+            theirs = map_html(hotspot_map(**layers, tiles=None), self_contained=False)
+        assert ours == theirs
+        assert encode_payload(m.geodemand_payload) in ours
+
+
 def test_tiles_option(plain):
     assert "tile.openstreetmap.org" in map_html(hotspot_map(**plain), self_contained=False)
     for off in (None, "none", "None"):
