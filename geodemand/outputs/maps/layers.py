@@ -756,10 +756,22 @@ def _dissolve_on_lattice(bins, rows, cols, size, x_west, y_north) -> list[tuple[
     raster = np.zeros((rows.max() + 1, cols.max() + 1), dtype=np.int16)
     raster[rows, cols] = bins
     transform = Affine.translation(x_west, y_north) @ Affine.scale(size, -size)
-    out = []
-    for geom, value in shapes(raster, mask=raster != 0, connectivity=4, transform=transform):
-        poly = shapely.geometry.shape(geom)
-        out.append((int(value), int(round(poly.area / (size * size))), poly))
-    return out
+    values, rings, ring_polygon = [], [], []
+    for k, (geom, value) in enumerate(
+        shapes(raster, mask=raster != 0, connectivity=4, transform=transform)
+    ):
+        values.append(int(value))
+        rings.extend(geom["coordinates"])  # exterior ring first, then the holes
+        ring_polygon.extend([k] * len(geom["coordinates"]))
+    if not values:
+        return []
+    # every polygon in one call: the rings' vertices, then rings, then polygons (the same
+    # polygons as shapely.geometry.shape of each record)
+    lengths = [len(ring) for ring in rings]
+    coords = np.array([xy for ring in rings for xy in ring], dtype=np.float64)
+    ring_geoms = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), lengths))
+    polys = shapely.polygons(ring_geoms, indices=np.asarray(ring_polygon))
+    cells = np.rint(shapely.area(polys) / (size * size)).astype(np.int64)
+    return list(zip(values, cells.tolist(), polys.tolist(), strict=True))
 
 
