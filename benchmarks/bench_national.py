@@ -12,8 +12,9 @@ incidents each, ~1.2 M in all). Every force's weekly run uses ``tiles="none"``.
   and warmed up (imports, JIT cache) by the harness's warm-up run, as the sequential side is.
   The ratio is the speed-up. Agreement: every force's bundle from the cluster equals the
   sequential one (:func:`geodemand.jobs.national.compare_bundles`). Notes: the largest worker
-  memory (peak RSS), the per-force cost, and (full size) a projection for 8, 32 and 128
-  workers.
+  memory (peak RSS), the per-force cost, the cores the sequential loop keeps busy (its
+  process CPU time over wall time; the speed-up against it is at most 2 / that), and (full
+  size) a projection for 8, 32 and 128 workers.
 
 Projection (full size only, stated as such): the same set is also run once on a 1-worker
 cluster (not warmed up: its imports fall into the first task). The scheduler overhead at W
@@ -116,8 +117,13 @@ def _peer(data: dict):
 
     out = data["out"] / "sequential"
     shutil.rmtree(out, ignore_errors=True)
-    return run_national(data["root"], data["weekly"], out=out, mode="sequential",
-                        task_threads=None)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = run_national(data["root"], data["weekly"], out=out, mode="sequential",
+                          task_threads=None)
+    # cores the sequential loop keeps busy: CPU time of all this process's threads / wall
+    data["seq_wall"] = time.perf_counter() - t0
+    data["seq_cores"] = (time.process_time() - c0) / data["seq_wall"]
+    return result
 
 
 def _projection(data: dict, tasks_2: list[float], cpu_2: list[float], rows: list[int]) -> str:
@@ -174,6 +180,14 @@ def _compare(ours, peer) -> str:
         f"most {sum(cpu) / makespan(cpu, 2):.2f} (makespan of the CPU times); largest worker "
         f"memory {rss:,.0f} MB; 1-minute load average {load:.1f} on {os.cpu_count()} cores"
     )
+    if "seq_cores" in data:
+        text += (
+            f"; the sequential loop kept {data['seq_cores']:.2f} cores busy on average (its "
+            f"process's CPU time / wall time: numba and Arrow threads), so against it the "
+            f"speed-up on 2 workers is at most {2 / data['seq_cores']:.2f}; its wall time over "
+            f"the makespan of the workers' task CPU times: "
+            f"{data['seq_wall'] / makespan(cpu, 2):.2f}"
+        )
     if "wall_1" in data:
         text += "; " + _projection(data, tasks, cpu, rows)
     _close()
