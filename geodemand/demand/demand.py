@@ -233,7 +233,7 @@ def prepare_demand(
         raise InvalidParameterError("prepare_demand: no incidents")
     table = _harm_table(harm, force, frame)
     month_only = "date_precision" in frame.columns and bool(
-        (frame["date_precision"].astype(str) == "month").any()
+        (frame["date_precision"] == "month").any()
     )
     if window_end is not None:
         end = pd.Timestamp(window_end)
@@ -247,19 +247,21 @@ def prepare_demand(
         start = start - pd.Timedelta(days=15)
     excluded: list[tuple[str, str, int]] = []
 
-    def drop(mask: np.ndarray, reason: str, sel: pd.DataFrame) -> pd.DataFrame:
-        if mask.any():
-            counts = sel.loc[mask, "crime_type"].astype(str).value_counts().sort_index()
-            excluded.extend((reason, t, int(n)) for t, n in counts.items())
-        return sel.loc[~mask]
+    # each exclusion counts the rows the earlier ones kept; the frame is cut once at the end
+    kept = np.ones(len(frame), dtype=bool)
 
-    sel = frame
-    sel = drop((sel["lpu"].astype(str) == "outside").to_numpy(), "outside_every_lpu", sel)
-    sel = drop((sel["occurred"] <= start).to_numpy(), "before_window", sel)
-    sel = drop((sel["occurred"] > end).to_numpy(), "after_window", sel)
+    def drop(mask: np.ndarray, reason: str) -> None:
+        hit = mask & kept
+        if hit.any():
+            counts = frame["crime_type"][hit].astype(str).value_counts().sort_index()
+            excluded.extend((reason, t, int(n)) for t, n in counts.items())
+        kept[hit] = False
+
+    drop((frame["lpu"].astype(str) == "outside").to_numpy(), "outside_every_lpu")
+    drop((frame["occurred"] <= start).to_numpy(), "before_window")
+    drop((frame["occurred"] > end).to_numpy(), "after_window")
     if not include_police_generated:
-        pg = sel["crime_type"].isin(police_generated_types()).to_numpy()
-        sel = drop(pg, "police_generated", sel)
+        drop(frame["crime_type"].isin(police_generated_types()).to_numpy(), "police_generated")
     if crime_types is not None:
         unknown = sorted(set(crime_types) - set(table.weight_of()))
         if unknown and table.scheme != "file":
@@ -267,7 +269,8 @@ def prepare_demand(
                 f"crime_types {unknown}: not canonical crime types; expected some of "
                 f"{sorted(table.weight_of())}"
             )
-        sel = drop(~sel["crime_type"].isin(list(crime_types)).to_numpy(), "not_selected_type", sel)
+        drop(~frame["crime_type"].isin(list(crime_types)).to_numpy(), "not_selected_type")
+    sel = frame.loc[kept]
     if not len(sel):
         raise InvalidParameterError(
             f"no incidents left in the window {start:%Y-%m-%d} to {end:%Y-%m-%d} after the "

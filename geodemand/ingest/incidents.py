@@ -185,7 +185,7 @@ class IncidentTable:
     @property
     def date_precision(self) -> str:
         """The coarsest date precision present (``month`` > ``day`` > ``minute``)."""
-        present = set(pd.unique(self.frame["date_precision"].astype(str)))
+        present = {str(v) for v in self.frame["date_precision"].unique()}
         for level in ("month", "day", "minute"):
             if level in present:
                 return level

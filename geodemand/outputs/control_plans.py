@@ -52,11 +52,12 @@ def control_plan_sheet(ranking, plan, lpu: str, top_n: int = 10, *, period=None,
     parts = [f"# Control plan: {escape(lpu)}", ""]
     if p.get("synthetic"):
         parts += ["**SYNTHETIC DATA: not real incidents.**", ""]
-    lpu_frame = demand.incidents[demand.incidents["lpu"] == lpu]
+    in_lpu = (demand.incidents["lpu"] == lpu).to_numpy()
+    lpu_harm = demand.incidents["harm"][in_lpu]  # one column, not the whole frame
     parts += [
         (f"Period {period.describe()}. " if period is not None else "")
-        + f"Data window {demand.window_text}: {len(lpu_frame):,} incidents in this LPU, "
-        f"{lpu_frame['harm'].sum():,.0f} {unit} of harm (harm scheme {demand.harm.scheme}, "
+        + f"Data window {demand.window_text}: {int(in_lpu.sum()):,} incidents in this LPU, "
+        f"{lpu_harm.sum():,.0f} {unit} of harm (harm scheme {demand.harm.scheme}, "
         f"{demand.harm.force or 'user file'}). Left out of the force's demand: {left_out}. "
         "Anti-social behaviour has no CCHI value: it weighs the 1-day floor in harm and counts "
         "fully as demand. Places, never people.",
