@@ -246,7 +246,10 @@ def rank_targets(
     cells = score_units(model, np.where(patrol_mask, flat, -1), age, harm)
     keep = cells.index.to_numpy()
     cells["row"], cells["col"] = keep // grid.n_cols, keep % grid.n_cols
-    sel = frame.loc[patrol_mask].assign(_cell=flat[patrol_mask])
+    # only the columns the cells' modes, dates and type counts read
+    used = [c for c in ("lpu", "neighbourhood", "place_id", "occurred", "crime_type")
+            if c in frame.columns]
+    sel = frame.loc[patrol_mask, used].assign(_cell=flat[patrol_mask])
     lpu_mode = _modal(sel, "_cell", "lpu")
     nb_mode = _modal(sel, "_cell", "neighbourhood") if "neighbourhood" in sel.columns else None
     place_mode = _modal(sel, "_cell", "place_id")
