@@ -171,6 +171,7 @@ def _top_shares(
     """
     order = np.argsort(-score, kind="stable")
     s = score[order]
+    ranked = [(values.sum(), values[order]) for values in observed]
     out = np.full((len(observed), len(coverages)), np.nan)
     for j, coverage in enumerate(coverages):
         k = coverage * n_units
@@ -180,11 +181,9 @@ def _top_shares(
         tied = s == cut
         n_above = int(above.sum())
         take = min(max(k - n_above, 0.0), float(tied.sum()))
-        for i, values in enumerate(observed):
-            total = values.sum()
+        for i, (total, o) in enumerate(ranked):
             if total <= 0:
                 continue
-            o = values[order]
             captured = o[above].sum() + (o[tied].mean() * take if tied.any() else 0.0)
             out[i, j] = float(captured / total)
     return out
