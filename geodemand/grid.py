@@ -263,6 +263,25 @@ class Grid:
         bounds = (x0 - padding, y0 - padding, x1 + padding, y1 + padding)
         return cls.from_bounds(bounds, cell_size, crs.to_string())
 
+    def window(self, rows: slice, cols: slice) -> Grid:
+        """The sub-grid of the cells ``[rows, cols]`` (same cell size and CRS; slices with
+        step 1 inside the grid), so ``values[rows, cols]`` is an array on it."""
+        r0, r1, r_step = rows.indices(self.n_rows)
+        c0, c1, c_step = cols.indices(self.n_cols)
+        if r_step != 1 or c_step != 1 or r1 <= r0 or c1 <= c0:
+            raise InvalidParameterError(
+                f"Grid.window needs non-empty row and column slices with step 1, got "
+                f"{rows!r}, {cols!r} on a {self.n_rows} x {self.n_cols} grid"
+            )
+        return Grid(
+            x_min=self.x_min + c0 * self.cell_size,
+            y_min=self.y_min + (self.n_rows - r1) * self.cell_size,
+            cell_size=self.cell_size,
+            n_cols=c1 - c0,
+            n_rows=r1 - r0,
+            crs=self.crs,
+        )
+
     def to_geodataframe(self, mask: np.ndarray | None = None):
         """Cells as a GeoDataFrame of square polygons with ``row``, ``col`` columns.
 

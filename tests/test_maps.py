@@ -54,6 +54,7 @@ from geodemand.outputs.maps.web import (
     save_map,
     to_geojson,
 )
+from geodemand.outputs.raster import grid_mask
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -738,14 +739,107 @@ def test_force_area_masks_the_density_and_sets_the_view(plain):
     x0, y0, x1, y1 = grid.bounds
     area = gpd.GeoDataFrame(geometry=[shapely.box(x0, y0, x0 + 1000, y0 + 1000)], crs=grid.crs)
     layers = prepare_layers(**{**plain, "force_area": area})
-    values = layers.density.values
-    assert np.isnan(values[:20, :]).all() and np.isnan(values[:, 10:]).all()  # outside
-    np.testing.assert_array_equal(values[20:, :10], plain["density"][20:, :10])
+    # reference: the whole grid masked to the area; every cell outside it is NaN
+    full = np.array(plain["density"], dtype=np.float64)
+    full[~grid_mask(grid, area)] = np.nan
+    assert np.isnan(full[:20, :]).all() and np.isnan(full[:, 10:]).all()
+    # the layer is cut to the window of cells with data: the same values, on that window
+    assert layers.density.grid == grid.window(slice(20, None), slice(0, 10))
+    assert layers.density.grid.bounds == (x0, y0, x0 + 1000, y0 + 1000)
+    np.testing.assert_array_equal(layers.density.values, full[20:, :10])
+    np.testing.assert_array_equal(layers.density.values, plain["density"][20:, :10])
     west, south, east, north = layers.view_bounds_wgs84
     lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(
         [x0, x0 + 1000], [y0, y0 + 1000]
     )
     assert west == pytest.approx(lon[0], abs=1e-4) and north == pytest.approx(lat[1], abs=1e-4)
+
+
+def test_density_without_an_area_is_not_cut(plain):
+    layers = prepare_layers(**{**plain, "force_area": None})
+    assert layers.density.grid == plain["density_grid"]
+    np.testing.assert_array_equal(layers.density.values, plain["density"])
+
+
+def test_density_cut_to_an_area_draws_the_same_pixels(plain):
+    """The overlay of the cut layer shows, at each pixel centre, the masked whole-grid value
+    of the cell under it (NaN off the window: transparent either way)."""
+    grid = plain["density_grid"]
+    x0, y0, x1, y1 = grid.bounds
+    area = gpd.GeoDataFrame(
+        geometry=[shapely.box(x0 + 700, y0 + 300, x0 + 2100, y0 + 1500)], crs=grid.crs
+    )
+    layers = prepare_layers(**{**plain, "force_area": area})
+    assert layers.density.values.shape < grid.shape
+    full = np.array(plain["density"], dtype=np.float64)
+    full[~grid_mask(grid, area)] = np.nan
+    ov = density_overlay(layers.density)
+    h, w = ov.values.shape
+    rows, cols = np.indices((h, w))
+    mx, my = ov.transform @ (cols + 0.5, rows + 0.5)
+    x, y = Transformer.from_crs("EPSG:3857", grid.crs, always_xy=True).transform(mx, my)
+    r, c, inside = grid.cell_index(x, y)
+    expected = np.where(inside, full[r, c], np.nan)
+    fx = (x - grid.x_min) / grid.cell_size
+    fy = (y - grid.y_min) / grid.cell_size
+    clear = (np.abs(fx - np.round(fx)) > 0.05) & (np.abs(fy - np.round(fy)) > 0.05)
+    assert clear.mean() > 0.7
+    np.testing.assert_array_equal(ov.values[clear], expected[clear])
+    assert np.isfinite(ov.values).any()
+
+
+def test_grid_window_of_a_masked_surface():
+    grid = Grid(1000.0, 2000.0, 50.0, 8, 6, "EPSG:27700")
+    sub = grid.window(slice(1, 4), slice(2, 7))
+    assert sub.shape == (3, 5) and sub.cell_size == 50.0 and sub.crs == grid.crs
+    # the window's cells are the grid's cells [1:4, 2:7]
+    rows, cols = np.indices(sub.shape)
+    np.testing.assert_array_equal(
+        shapely.bounds(sub.cell_boxes(rows.ravel(), cols.ravel())),
+        shapely.bounds(grid.cell_boxes(rows.ravel() + 1, cols.ravel() + 2)),
+    )
+    assert grid.window(slice(None), slice(None)) == grid
+    for bad in [(slice(3, 3), slice(0, 2)), (slice(0, 4, 2), slice(0, 2)),
+                (slice(0, 2), slice(8, 9))]:
+        with pytest.raises(InvalidParameterError, match="window"):
+            grid.window(*bad)
+
+
+def test_hotspot_layer_is_built_once_for_the_same_cells(plain, monkeypatch):
+    """Every page of a bundle draws the same force-wide cells: the patches and their GeoJSON
+    are made once (keyed by content), and any change in a cell's class or geometry is a
+    new layer."""
+    import geodemand.outputs.maps.web as web
+
+    calls = []
+    real = web.dissolve_bins
+    monkeypatch.setattr(web, "dissolve_bins", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(web, "_class_spec_cache", type(web._class_spec_cache)())
+    cells = plain["hotspot_cells"]
+    first = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)
+    again = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)  # a fresh copy
+    assert len(calls) == 1
+    assert again == first and again is not first
+    assert first["show"] is True
+    again["show"] = False  # callers set this on their own dict
+    assert web._hotspot_spec(prepare_layers(**plain).hotspot_cells)["show"] is True
+    assert len(calls) == 1
+    uncached = web._build_hotspot_spec(prepare_layers(**plain).hotspot_cells)
+    assert uncached == first
+    # a changed class or a moved cell is another layer
+    flipped = cells.copy()
+    column = next(c for c in ("bin", "gistar_bin") if c in flipped.columns)
+    nonzero = np.flatnonzero(flipped[column].to_numpy() != 0)
+    flipped.loc[flipped.index[nonzero[0]], column] = -flipped[column].iloc[nonzero[0]]
+    moved = cells.copy()
+    moved.geometry = moved.geometry.translate(1.0, 0.0)
+    for other in (flipped, moved):
+        spec = web._hotspot_spec(prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells)
+        assert spec == web._build_hotspot_spec(
+            prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells
+        )
+        assert spec != first
+    assert len(calls) == 1 + 2 + 1 + 2  # first, two misses, and the three direct builds
 
 
 def test_hostile_text_is_escaped_everywhere(inputs):

@@ -186,6 +186,12 @@ def data_description(c: BundleContext) -> str:
     return f"{what}, {n} file{'s' if n != 1 else ''}, {first:{fmt}} to {last:{fmt}}"
 
 
+def _emerging_cells(emerging):
+    """The emerging hot-spot cells with a pattern, as the maps take them (made once for all
+    pages)."""
+    return None if emerging is None else emerging.to_geodataframe(include_no_pattern=False)
+
+
 def _write_maps(c: BundleContext) -> None:
     """force.html, <lpu>.html and force.png: rendering only (maps compute nothing)."""
     from geodemand.outputs.maps.png import hotspot_png
@@ -200,7 +206,7 @@ def _write_maps(c: BundleContext) -> None:
         "density": c.surfaces["density"],
         "density_vmax": _density_top(c.surfaces),
         "hotspot_cells": c.surfaces["hotspots"].to_geodataframe(only_significant=True),
-        "emerging": c.surfaces.get("emerging"),
+        "emerging": _emerging_cells(c.surfaces.get("emerging")),
         "harm_units": d.harm.unit,
     }
     risk = None

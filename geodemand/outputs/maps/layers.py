@@ -11,7 +11,9 @@ contract, shared by the interactive page (:mod:`.web`) and the static PNG (:mod:
     GeoDataFrame of neighbourhood polygons with a ``neighbourhood`` column (``lpu`` optional).
 ``force_area``
     The force's polygon(s) (GeoDataFrame/GeoSeries with a CRS, or a shapely geometry in
-    ``crs``): density cells it does not touch are transparent, and it is the default view.
+    ``crs``): density cells it does not touch are transparent (and the surface is cut to the
+    window of cells it touches, so an LPU's map carries an image of its own area), and it is
+    the default view.
 ``density``
     A KDE surface: an object with ``.density`` (float array ``(n_rows, n_cols)``, row 0 north,
     NaN = nodata), ``.grid`` (:class:`~geodemand.grid.Grid`) and ``.units`` (e.g.
@@ -114,7 +116,8 @@ class MapLayers:
     GeoDataFrames keep their own CRS; ``repeat_places`` and ``incidents`` are GeoDataFrames
     of points; ``hotspot_cells`` has an integer ``bin`` column (bin 0 removed);
     ``emerging`` an integer ``pattern_code`` column (code 0 removed); ``patrol_areas`` is
-    sorted by ``rank``; the density is NaN outside ``force_area``.
+    sorted by ``rank``; the density is NaN outside ``force_area`` and cut to the window of
+    the cells it touches (its ``grid`` is then that window).
     """
 
     title: str
@@ -317,6 +320,7 @@ def _density(density, grid: Grid | None, units: str | None, vmax: float | None, 
         from geodemand.outputs.raster import grid_mask
 
         values[~grid_mask(grid, area)] = np.nan
+        values, grid = _crop_to_data(values, grid)
     if vmax is None:
         finite = values[np.isfinite(values)]
         peak = float(finite.max()) if finite.size else 0.0
@@ -327,6 +331,22 @@ def _density(density, grid: Grid | None, units: str | None, vmax: float | None, 
         raise InvalidParameterError(f"density_vmax must be a positive number, got {vmax!r}")
     values.setflags(write=False)
     return DensityLayer(values=values, grid=grid, units=units, vmax=vmax)
+
+
+def _crop_to_data(values: np.ndarray, grid: Grid) -> tuple[np.ndarray, Grid]:
+    """``values`` and ``grid`` cut to the smallest window holding every non-NaN cell.
+
+    The map shows NaN cells as transparent, so the cut changes nothing drawn; an LPU's map
+    then carries an image of its own area instead of the whole force grid. A surface with
+    no data cell is kept whole.
+    """
+    missing = np.isnan(values)
+    rows = np.flatnonzero(~missing.all(axis=1))
+    cols = np.flatnonzero(~missing.all(axis=0))
+    if rows.size == 0:
+        return values, grid
+    window = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    return np.ascontiguousarray(values[window]), grid.window(*window)
 
 
 def _hotspot_cells(cells):

@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import io
 import json
 import math
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -412,7 +415,55 @@ def _class_styles(colours: Mapping[int, str], fill_opacity: float) -> dict[str, 
     }
 
 
+#: How many class-layer specs (hot spots, emerging patterns) :func:`_class_layer_spec` keeps.
+_CLASS_SPEC_CACHE_SIZE = 4
+_class_spec_cache: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
+_class_spec_lock = threading.Lock()
+
+
+def _class_layer_key(kind: str, cells, column: str) -> tuple[str, bytes]:
+    """A digest of everything a class layer's spec is built from: the CRS, the class of each
+    cell and each cell's exact geometry (WKB)."""
+    import shapely
+
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(str(cells.crs).encode("utf-8"))
+    digest.update(np.ascontiguousarray(cells[column].to_numpy(dtype=np.int64)).tobytes())
+    for wkb in shapely.to_wkb(cells.geometry.to_numpy()):
+        digest.update(len(wkb).to_bytes(8, "little"))
+        digest.update(wkb)
+    return kind, digest.digest()
+
+
+def _class_layer_spec(kind: str, cells, column: str, build: Callable[[Any], dict]) -> dict:
+    """``build(cells)``, computed once for the same cells (by content).
+
+    A weekly bundle draws the same force-wide hot-spot and emerging cells on the force map
+    and on every LPU map; dissolving them into patches and writing their GeoJSON once saves
+    that work on each later page. The cache is keyed by :func:`_class_layer_key` (so a
+    different input never meets a stale entry), holds the last few layers only, and each call
+    returns its own top-level dict (callers set ``show`` on it); the nested data is shared
+    and is not modified.
+    """
+    key = _class_layer_key(kind, cells, column)
+    with _class_spec_lock:
+        spec = _class_spec_cache.get(key)
+        if spec is not None:
+            _class_spec_cache.move_to_end(key)
+            return dict(spec)
+    spec = build(cells)
+    with _class_spec_lock:
+        _class_spec_cache[key] = spec
+        while len(_class_spec_cache) > _CLASS_SPEC_CACHE_SIZE:
+            _class_spec_cache.popitem(last=False)
+    return dict(spec)
+
+
 def _hotspot_spec(cells) -> dict:
+    return _class_layer_spec("hotspots", cells, "bin", _build_hotspot_spec)
+
+
+def _build_hotspot_spec(cells) -> dict:
     patches = dissolve_bins(cells)
     tips = [
         f"{BIN_LABELS[b]} ({n} cell{'s' if n != 1 else ''})"
@@ -431,6 +482,10 @@ def _hotspot_spec(cells) -> dict:
 
 
 def _emerging_spec(cells) -> dict:
+    return _class_layer_spec("emerging", cells, "pattern_code", _build_emerging_spec)
+
+
+def _build_emerging_spec(cells) -> dict:
     patches = dissolve_bins(cells, "pattern_code") if len(cells) else cells.assign(n_cells=0)
     codes = [int(c) for c in patches["pattern_code"]]
     tips = [
