@@ -36,6 +36,17 @@ def axes_for(ax: Any = None, figsize: tuple[float, float] = (6.0, 5.0)) -> Any:
     return new
 
 
+def tight_layout(fig: Any) -> None:
+    """``fig.tight_layout()``, once: the figure is then left without a layout engine.
+
+    matplotlib leaves a placeholder engine after ``tight_layout()``, and ``savefig`` draws a
+    figure with any engine twice (once only to lay it out); without one it draws once. The
+    picture is the same (tested byte for byte).
+    """
+    fig.tight_layout()
+    fig.set_layout_engine(None)
+
+
 def save_png(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically."""
     return write_with(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -130,6 +130,48 @@ def test_per_group_and_weights_from_places():
         concentration(places, weight="cost")
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 50, 20_000])
+def test_curve_for_drawing_keeps_every_point_within_a_step_of_the_line(n):
+    """Reference: each original point against the drawn polyline (distance to the nearest
+    drawn segment, per axis), by brute force."""
+    from geodemand.engines.repeats import curve_for_drawing
+
+    rng = np.random.default_rng(n)
+    values = rng.pareto(1.2, n) * (rng.random(n) < 0.7)
+    if n:
+        values[0] = 50 * values.max() + 1  # one place with a large share: a long segment
+    conc = concentration(values)
+    f, c = conc.curve()
+    steps = 64
+    df, dc = curve_for_drawing(f, c, steps=steps)
+    if n == 0 or not np.isfinite(c).all():
+        assert df is f or (df.size == f.size)
+        return
+    assert df[0] == f[0] and dc[0] == c[0] and df[-1] == f[-1] and dc[-1] == c[-1]
+    assert df.size <= 2 * steps + 2 and set(df.tolist()) <= set(f.tolist())
+    kept = np.flatnonzero(np.isin(f, df))
+    for i in range(f.size):
+        j = np.searchsorted(kept, i, side="right") - 1  # the kept point at or before i
+        a = kept[j]
+        b = kept[min(j + 1, kept.size - 1)]
+        # the point lies within one step (each axis) of the segment's start
+        assert abs(f[i] - f[a]) <= 1 / steps and abs(c[i] - c[a]) <= 1 / steps
+        assert f[a] <= f[i] <= f[b] and c[a] <= c[i] <= c[b]
+
+
+def test_plot_draws_the_curve_from_its_drawing_points(tmp_path):
+    from geodemand.engines.repeats import curve_for_drawing
+
+    values = np.random.default_rng(3).pareto(1.5, 30_000)
+    res = concentration(values)
+    fig = plot_concentration(res)
+    line = fig.axes[0].get_lines()[0]
+    f, c = curve_for_drawing(*res.groups["all"].curve())
+    assert f.size < 10_000
+    np.testing.assert_array_equal(line.get_xdata(), 100 * f)
+    np.testing.assert_array_equal(line.get_ydata(), 100 * c)
+
+
 def test_plot_returns_a_figure_and_is_written_atomically(tmp_path):
     import matplotlib.pyplot as plt
 

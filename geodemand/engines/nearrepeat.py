@@ -738,7 +738,7 @@ def plot_knox(
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.patches import Rectangle
 
-    from geodemand._figures import new_figure, save_png
+    from geodemand._figures import new_figure, save_png, tight_layout
 
     ratio = np.where(np.isfinite(result.ratio), result.ratio, np.nan)
     s, t = ratio.shape
@@ -771,7 +771,7 @@ def plot_knox(
         f"(outlined: p <= {alpha:g}; closure {result.closure})", fontsize=9,
     )
     fig.colorbar(image, ax=ax, label="Knox ratio")
-    fig.tight_layout()
+    tight_layout(fig)
     if path is not None:
         save_png(fig, path)
     return fig

@@ -757,7 +757,7 @@ def plot_curve(
     """
     from matplotlib import colormaps
 
-    from geodemand._figures import new_figure, save_png
+    from geodemand._figures import new_figure, save_png, tight_layout
 
     if ax is None:
         fig = new_figure((8, 5.5), dpi=120)
@@ -778,7 +778,7 @@ def plot_curve(
         )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    tight_layout(fig)
     if path is not None:
         save_png(fig, path)
     return fig
