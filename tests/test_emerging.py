@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import geodemand
+from geodemand._kernels import trend as _trend
 from geodemand.engines.emerging import (
     PATTERNS,
     SIMPLE_PATTERNS,
@@ -182,6 +183,123 @@ def test_mann_kendall_known_values():
     np.testing.assert_array_equal(flat["p"], 1)
     with pytest.raises(InvalidParameterError, match="NaN"):
         mann_kendall(np.array([1.0, np.nan, 2.0]))
+
+
+def _mann_kendall_numpy_reference(series, axis=0):
+    """The former vectorised numpy implementation (loop over lags, sort + run lengths)."""
+    x = np.moveaxis(np.asarray(series, dtype=np.float64), axis, 0)
+    t_len = x.shape[0]
+    s = np.zeros(x.shape[1:], dtype=np.int64)
+    for lag in range(1, t_len):
+        s += np.sign(x[lag:] - x[:-lag]).sum(axis=0).astype(np.int64)
+    ties = _tie_term_reference(np.sort(x, axis=0))
+    var_s = (t_len * (t_len - 1) * (2 * t_len + 5) - ties) / 18.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, (s - 1) / np.sqrt(var_s), np.where(s < 0, (s + 1) / np.sqrt(var_s),
+                                                               0.0))
+    z = np.where(var_s > 0, z, 0.0)
+    p = 2.0 * special.ndtr(-np.abs(z))
+    return {"s": s, "var_s": var_s, "z": z, "p": p}
+
+
+def _tie_term_reference(sorted_x):
+    """``Σ_g t_g (t_g − 1)(2 t_g + 5)`` over groups of equal values (sorted along axis 0)."""
+    run = np.ones(sorted_x.shape[1:], dtype=np.int64)
+    total = np.zeros(sorted_x.shape[1:], dtype=np.int64)
+    for k in range(1, sorted_x.shape[0]):
+        same = sorted_x[k] == sorted_x[k - 1]
+        total += np.where(~same, run * (run - 1) * (2 * run + 5), 0)
+        run = np.where(same, run + 1, 1)
+    total += run * (run - 1) * (2 * run + 5)
+    return total
+
+
+def assert_same_mann_kendall(new, ref):
+    assert new["s"].dtype == np.int64 and new["s"].shape == ref["s"].shape
+    for key in ("s", "var_s", "z", "p"):
+        np.testing.assert_array_equal(new[key], ref[key], err_msg=key, strict=True)
+
+
+def _twin_inputs():
+    rng = np.random.default_rng(12)
+    counts = rng.poisson(0.3, size=(104, 500)).astype(float)  # mostly 0 and 1: many ties
+    counts[:, 7] = 0.0  # a cell without incidents: one group of 104 ties, S = 0, Var S = 0
+    counts[:, 8] = np.arange(104)  # strictly increasing: no ties, S = T(T-1)/2
+    counts[:, 9] = np.arange(104)[::-1]
+    trend = rng.poisson(np.linspace(0.2, 2.0, 104)[:, None], size=(104, 300)).astype(float)
+    floats = rng.normal(size=(37, 700)) + np.linspace(0, 1, 37)[:, None]
+    floats[::5, :40] = 0.25  # some tied floats among distinct ones
+    return {"counts": counts, "trend": trend, "floats": floats,
+            "short": rng.poisson(1.0, size=(5, 333)).astype(float)}
+
+
+@pytest.mark.parametrize("name", ["counts", "trend", "floats", "short"])
+def test_mann_kendall_kernel_equals_numpy_reference(name):
+    x = _twin_inputs()[name]
+    new = mann_kendall(x)
+    ref = _mann_kendall_numpy_reference(x)
+    assert_same_mann_kendall(new, ref)
+    assert (new["var_s"] < x.shape[0] * (x.shape[0] - 1) * (2 * x.shape[0] + 5) / 18).any()
+    if name == "counts":
+        assert new["s"][7] == 0 and new["var_s"][7] == 0 and new["p"][7] == 1
+        assert new["s"][8] == 104 * 103 // 2 and new["s"][9] == -(104 * 103 // 2)
+    if name == "trend":
+        assert (new["s"] > 0).mean() > 0.9  # a real upward trend is seen
+
+
+def test_mann_kendall_kernel_equals_reference_on_other_axes_and_shapes():
+    rng = np.random.default_rng(13)
+    cube = rng.poisson(0.8, size=(52, 9, 11)).astype(float)  # (T, rows, cols)
+    new = mann_kendall(cube)
+    assert new["s"].shape == (9, 11)
+    assert_same_mann_kendall(new, _mann_kendall_numpy_reference(cube))
+    # time along axis 1 and a non-contiguous view
+    rows = np.ascontiguousarray(cube.reshape(52, -1).T)  # (99, 52)
+    new_rows = mann_kendall(rows, axis=1)
+    assert_same_mann_kendall(new_rows, _mann_kendall_numpy_reference(rows, axis=1))
+    np.testing.assert_array_equal(new_rows["s"], new["s"].ravel())
+    view = cube[::2, 1:, ::3]
+    assert not view.flags.c_contiguous
+    assert_same_mann_kendall(mann_kendall(view), _mann_kendall_numpy_reference(view))
+    # one series: 0-d results, as before
+    one = mann_kendall(cube[:, 2, 3])
+    assert one["s"].shape == () and one["s"] == new["s"][2, 3]
+    # integer input
+    ints = rng.integers(0, 3, size=(20, 50))
+    assert_same_mann_kendall(mann_kendall(ints), _mann_kendall_numpy_reference(ints))
+
+
+def test_mann_kendall_kernel_edge_cases():
+    flat = np.full((30, 4), 2.5)
+    assert_same_mann_kendall(mann_kendall(flat), _mann_kendall_numpy_reference(flat))
+    np.testing.assert_array_equal(mann_kendall(flat)["var_s"], 0)
+    two = np.array([[1.0, 2.0, 3.0, -0.0], [2.0, 1.0, 3.0, 0.0]])  # T = 2: up, down, tie, ±0
+    mk = mann_kendall(two)
+    assert_same_mann_kendall(mk, _mann_kendall_numpy_reference(two))
+    np.testing.assert_array_equal(mk["s"], [1, -1, 0, 0])
+    np.testing.assert_array_equal(mk["var_s"], [1, 1, 0, 0])
+    # every T from 2 to 12 (the kernel takes later periods four at a time, plus a remainder)
+    # and column counts around the kernel's block of columns
+    rng = np.random.default_rng(14)
+    for t_len in range(2, 13):
+        x = rng.integers(0, 3, size=(t_len, 3)).astype(float)
+        assert_same_mann_kendall(mann_kendall(x), _mann_kendall_numpy_reference(x))
+    for n in (1, _trend.BLOCK - 1, _trend.BLOCK, _trend.BLOCK + 1, 2 * _trend.BLOCK + 3):
+        x = rng.integers(0, 4, size=(9, n)).astype(float)
+        assert_same_mann_kendall(mann_kendall(x), _mann_kendall_numpy_reference(x))
+    empty = mann_kendall(np.zeros((6, 0)))
+    assert empty["s"].shape == (0,) and empty["s"].dtype == np.int64
+    with pytest.raises(InvalidParameterError, match="at least 2"):
+        mann_kendall(np.ones((1, 3)))
+
+
+def test_mann_kendall_kernel_compares_infinities():
+    # the kernel compares values (the former lag differences gave inf - inf = NaN)
+    x = np.array([1.0, np.inf, 2.0, np.inf, -np.inf])
+    big = np.array([1.0, 1e300, 2.0, 1e300, -1e300])
+    assert_same_mann_kendall(mann_kendall(x), mann_kendall(big))
+    assert mann_kendall(x)["s"] == -1  # 4 pairs up, 5 down, 1 tied (inf, inf)
+
 
 
 # ---------------------------------------------------------------------------- pipeline

@@ -65,6 +65,7 @@ dividing by ``r``; here exactly the last ``r`` periods are recent.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,7 @@ from geodemand._display import (
     require_xarray,
     text_summary,
 )
+from geodemand._kernels import trend as _trend
 from geodemand.engines.hotspots import (
     CORRECTIONS,
     DEFAULT_LEVELS,
@@ -300,10 +302,10 @@ def mann_kendall(series: np.ndarray, axis: int = 0) -> dict[str, np.ndarray]:
         raise InvalidParameterError(f"Mann-Kendall needs at least 2 periods, got {t_len}")
     if np.isnan(x).any():
         raise InvalidParameterError("Mann-Kendall series contain NaN")
-    s = np.zeros(x.shape[1:], dtype=np.int64)
-    for lag in range(1, t_len):
-        s += np.sign(x[lag:] - x[:-lag]).sum(axis=0).astype(np.int64)
-    ties = _tie_term(np.sort(x, axis=0))
+    flat = np.ascontiguousarray(x.reshape(t_len, math.prod(x.shape[1:])))
+    s, ties = _trend.mann_kendall_s_ties(flat)
+    s = s.reshape(x.shape[1:])
+    ties = ties.reshape(x.shape[1:])
     var_s = (t_len * (t_len - 1) * (2 * t_len + 5) - ties) / 18.0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(s > 0, (s - 1) / np.sqrt(var_s), np.where(s < 0, (s + 1) / np.sqrt(var_s),
@@ -311,19 +313,6 @@ def mann_kendall(series: np.ndarray, axis: int = 0) -> dict[str, np.ndarray]:
     z = np.where(var_s > 0, z, 0.0)
     p = 2.0 * special.ndtr(-np.abs(z))
     return {"s": s, "var_s": var_s, "z": z, "p": p}
-
-
-def _tie_term(sorted_x: np.ndarray) -> np.ndarray:
-    """``Σ_g t_g (t_g − 1)(2 t_g + 5)`` over groups of equal values (sorted along axis 0)."""
-    run = np.ones(sorted_x.shape[1:], dtype=np.int64)
-    total = np.zeros(sorted_x.shape[1:], dtype=np.int64)
-    for k in range(1, sorted_x.shape[0]):
-        same = sorted_x[k] == sorted_x[k - 1]
-        ended = ~same
-        total += np.where(ended, run * (run - 1) * (2 * run + 5), 0)
-        run = np.where(same, run + 1, 1)
-    total += run * (run - 1) * (2 * run + 5)
-    return total
 
 
 # ---------------------------------------------------------------------------- patterns
