@@ -64,6 +64,30 @@ def test_plot_concentration_png_is_saved_with_one_draw(tmp_path, monkeypatch):
     assert save_png(fig, tmp_path / "again.png").read_bytes() == (tmp_path / "c.png").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "title", [None, "Concentration of harm on places: Birmingham West and Central (a long name)"]
+)
+def test_concentration_margins_hold_every_text_and_match_tight_layout(title):
+    """The fixed margins against matplotlib's own tight layout of the same plot: within
+    half a percent of the figure, and every text (ticks, labels, title, legend) inside."""
+    from geodemand.engines.repeats import CONCENTRATION_MARGINS
+
+    res = concentration(pd.Series(np.random.default_rng(4).pareto(1.5, 3_000)))
+    fig = plot_concentration(res, title=title)
+    reference = plot_concentration(res, title=title)
+    reference.tight_layout()
+    for side in CONCENTRATION_MARGINS:
+        assert getattr(fig.subplotpars, side) == pytest.approx(
+            getattr(reference.subplotpars, side), abs=0.005
+        ), side
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    box = ax.get_tightbbox(renderer)
+    width, height = fig.bbox.width, fig.bbox.height
+    assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
+    assert ax.title.get_window_extent(renderer).x1 <= width
+
+
 @pytest.mark.parametrize("autolayout", [False, True])
 def test_tight_layout_respects_the_autolayout_setting(autolayout):
     import matplotlib as mpl

@@ -842,6 +842,32 @@ def test_hotspot_layer_is_built_once_for_the_same_cells(plain, monkeypatch):
     assert len(calls) == 1 + 2 + 1 + 2  # first, two misses, and the three direct builds
 
 
+def test_shared_geojson_reuses_geometries_and_changes_nothing(plain, monkeypatch):
+    """Inside the block each distinct geometry is converted once (the LPU pages reuse the
+    force page's); the GeoJSON equals the plain conversion, for a subset, a reordered copy
+    and the same shapes in another CRS."""
+    from geodemand.outputs.maps import layers as map_layers
+
+    hoods = plain["neighbourhoods"]
+    subset = hoods.iloc[[2, 0]]
+    other_crs = hoods.to_crs("EPSG:3857")
+    expected = [to_geojson(g) for g in (hoods, subset, other_crs)]
+    converted = []
+    real = map_layers._convert_geometries
+    monkeypatch.setattr(map_layers, "_convert_geometries",
+                        lambda gdf: converted.append(len(gdf)) or real(gdf))
+    with map_layers.shared_geojson():
+        got = [to_geojson(g) for g in (hoods, subset, other_crs)]
+        again = to_geojson(hoods)
+        assert map_layers._shared_geometries.get() is not None
+    assert map_layers._shared_geometries.get() is None  # the store goes with the block
+    assert got == expected
+    assert converted == [len(hoods), len(hoods)]  # the subset was all reused; 3857 is new
+    first = got[0]["features"]
+    assert again["features"][0]["geometry"] is first[0]["geometry"]
+    assert got[1]["features"][0]["geometry"] is first[2]["geometry"]
+
+
 def test_hostile_text_is_escaped_everywhere(inputs):
     m = hotspot_map(**inputs, tiles=None)
     page = map_html(m)

@@ -175,8 +175,7 @@ def deprivation_layer(small_areas: gpd.GeoDataFrame, imd: pd.DataFrame | None = 
     imd = read_imd() if imd is None else imd
     population = read_population() if population is None else population
     codes = small_areas["code"].astype(str)
-    known = set(imd["code"])
-    missing = codes[~codes.isin(known)]
+    missing = codes[~codes.isin(imd["code"].astype(str))]
     if len(missing):
         raise EquityUnavailableError(
             f"equity audit cannot run: {len(missing):,} of {len(codes):,} small areas have no "

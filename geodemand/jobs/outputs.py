@@ -194,6 +194,7 @@ def _emerging_cells(emerging):
 
 def _write_maps(c: BundleContext) -> None:
     """force.html, <lpu>.html and force.png: rendering only (maps compute nothing)."""
+    from geodemand.outputs.maps.layers import shared_geojson
     from geodemand.outputs.maps.png import hotspot_png
     from geodemand.outputs.maps.web import hotspot_map, save_map
 
@@ -259,15 +260,16 @@ def _write_maps(c: BundleContext) -> None:
         }
 
     force = layers(None)
-    save_map(hotspot_map(title="Force-wide hot spots", tiles=tiles, **force, **common,
-                         hidden_layers=("risk", "emerging", "incidents")),
-             c.out / "force.html")
     png = {k: v for k, v in {**force, **common}.items() if k not in ("emerging",)}
     png["incidents"] = None  # a force-wide week of points only clutters the printed map
     hotspot_png(c.out / "force.png", title="Force-wide hot spots", **png)
-    for lpu in c.lpus:
-        m = hotspot_map(title=f"Hot spots: {lpu}", tiles=tiles, **layers(lpu), **common)
-        save_map(m, c.out / f"{c.stems[lpu]}.html")
+    with shared_geojson():  # the LPU pages reuse the force page's GeoJSON geometries
+        save_map(hotspot_map(title="Force-wide hot spots", tiles=tiles, **force, **common,
+                             hidden_layers=("risk", "emerging", "incidents")),
+                 c.out / "force.html")
+        for lpu in c.lpus:
+            m = hotspot_map(title=f"Hot spots: {lpu}", tiles=tiles, **layers(lpu), **common)
+            save_map(m, c.out / f"{c.stems[lpu]}.html")
 
 
 def _density_top(surfaces: dict) -> float | None:

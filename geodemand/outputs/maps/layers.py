@@ -82,10 +82,12 @@ Every GeoJSON made here is WGS84 longitude/latitude (6 decimals, ~0.1 m).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -608,13 +610,9 @@ def to_geojson(gdf, properties: Mapping[str, Iterable[Any]] | None = None) -> di
     properties : mapping of name -> sequence, optional
         Feature properties, one value per row (used as given: escape text beforehand).
     """
-    import shapely
-
-    geoms = gdf.geometry.to_crs(WGS84).to_numpy()
-    geoms = shapely.transform(geoms, lambda c: np.round(c, COORD_DECIMALS))
     props = {k: list(v) for k, v in (properties or {}).items()}
     features = []
-    for i, geometry in enumerate(geojson_geometries(geoms)):
+    for i, geometry in enumerate(_wgs84_geometries(gdf)):
         features.append(
             {
                 "type": "Feature",
@@ -623,6 +621,54 @@ def to_geojson(gdf, properties: Mapping[str, Iterable[Any]] | None = None) -> di
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+_shared_geometries: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "geodemand_shared_geojson_geometries", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_geojson() -> Iterator[None]:
+    """Within this block :func:`to_geojson` converts each distinct geometry once.
+
+    A weekly bundle draws the same boundaries, small areas and patrol areas on the force map
+    and again on each LPU map; inside the block a geometry met before (same CRS, same exact
+    WKB) reuses its GeoJSON object instead of being reprojected and rewritten. Coordinates
+    are reprojected point by point, so the GeoJSON is the same either way (tested). The
+    shared objects are only read (serialised), never modified. The memory goes with the
+    block.
+    """
+    token = _shared_geometries.set({})
+    try:
+        yield
+    finally:
+        _shared_geometries.reset(token)
+
+
+def _wgs84_geometries(gdf) -> list[dict | None]:
+    """GeoJSON geometry objects of ``gdf`` in WGS84, :data:`COORD_DECIMALS` decimals
+    (through the :func:`shared_geojson` store when one is open)."""
+    import shapely
+
+    store = _shared_geometries.get()
+    if store is None:
+        return _convert_geometries(gdf)
+    crs = str(gdf.crs)
+    keys = [(crs, wkb) for wkb in shapely.to_wkb(gdf.geometry.to_numpy())]
+    new = [i for i, key in enumerate(keys) if key not in store]
+    if new:
+        for i, geometry in zip(new, _convert_geometries(gdf.iloc[new]), strict=True):
+            store[keys[i]] = geometry
+    return [store[key] for key in keys]
+
+
+def _convert_geometries(gdf) -> list[dict | None]:
+    import shapely
+
+    geoms = gdf.geometry.to_crs(WGS84).to_numpy()
+    geoms = shapely.transform(geoms, lambda c: np.round(c, COORD_DECIMALS))
+    return geojson_geometries(geoms)
 
 
 #: GEOS type id -> GeoJSON type of the geometries :func:`geojson_geometries` nests itself.
