@@ -6,9 +6,9 @@ and each ``geodemand`` import is checked against the stage order::
     foundations -> ingest -> demand -> engines -> decide -> evaluate -> outputs -> jobs -> cli
 
 A module may import from its own stage, from stages to its left and from the foundations
-(errors, announcements, atomic writes, hashing, paths, version, figures, result display, the
-grid, the numba
-kernels); never from a later stage and never the package facade ``geodemand`` itself.
+(errors, announcements, atomic writes, hashing, paths, version, figures, result display,
+column helpers, the grid, the numba kernels); never from a later stage and never the package
+facade ``geodemand`` itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geodemand"
 STAGES = ("ingest", "demand", "engines", "decide", "evaluate", "outputs", "jobs", "cli")
 FOUNDATIONS = {
     "errors", "_announce", "_atomic", "_hashing", "_paths", "_version", "_figures", "_display",
-    "grid",
+    "_columns", "grid",
     "_kernels", "resources",
 }
 

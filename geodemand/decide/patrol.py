@@ -292,14 +292,19 @@ def _lattice_split(geom, max_area_m2: float):
     return out
 
 
+#: The incident columns the patrol areas read.
+_PATROL_COLUMNS = ("x", "y", "lpu", "crime_type", "harm", "period", "occurred", "date_precision")
+
+
 def _patrol_incidents(ranking) -> pd.DataFrame:
     """The demand's incidents that patrol may address (not at a partnership site, unless
     partnership sites are patrol targets)."""
     frame = ranking.demand.incidents
+    used = [c for c in _PATROL_COLUMNS if c in frame.columns]  # not the whole frame
     if ranking.params.get("patrol_partnership_sites"):
-        return frame
+        return frame[used]
     sites = set(ranking.partnership["target_id"]) if len(ranking.partnership) else set()
-    return frame[~frame["place_id"].isin(sites)]
+    return frame.loc[~frame["place_id"].isin(sites), used]
 
 
 def _area_of_incidents(gdf, frame) -> np.ndarray:
@@ -515,7 +520,7 @@ def _hot_hours(gdf, frame, area_of: np.ndarray) -> list[str]:
     if "date_precision" not in frame.columns or not (frame["date_precision"] == "minute").any():
         return ["no times in the data (police.uk gives months): vary visit times"] * len(gdf)
     minute = (frame["date_precision"] == "minute").to_numpy()
-    timed = frame[minute]
+    timed = frame.loc[minute, ["occurred", "harm"]]
     area = area_of[minute]
     ok = area >= 0
     t = timed["occurred"]

@@ -255,7 +255,7 @@ def rank_targets(
     place_mode = _modal(sel, "_cell", "place_id")
     cells["lpu"] = lpu_mode.reindex(keep).to_numpy()
     cells["neighbourhood"] = nb_mode.reindex(keep).to_numpy() if nb_mode is not None else ""
-    label_of = places.set_index("target_id")["label"]
+    label_of = dict(zip(places["target_id"], places["label"], strict=True))  # ids are unique
     cells["label"] = [
         f"cell around {label_of.get(p, '')}" if isinstance(p, str) and p else "cell"
         for p in place_mode.reindex(keep).to_numpy()

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce
+from geodemand._columns import map_distinct
 from geodemand.errors import InputFormatError, InvalidParameterError
 from geodemand.ingest.vocabulary import crime_types
 
@@ -150,11 +151,12 @@ class HarmTable:
             If a type has no weight and ``unknown_weight`` is None (message lists them).
         """
         mapping = self.weight_of()
-        series = pd.Series(np.asarray(types, dtype=object), copy=False)
-        out = series.map(mapping)
+        series = types if isinstance(types, pd.Series) else pd.Series(
+            np.asarray(types, dtype=object), copy=False)
+        out = map_distinct(series, mapping).astype(np.float64)
         missing = out.isna()
         if missing.any():
-            names = sorted(series[missing].astype(str).unique())
+            names = sorted({str(v) for v in series[missing].to_numpy(dtype=object)})
             if unknown_weight is None:
                 raise InvalidParameterError(
                     f"harm table {self.path} has no weight for crime type(s) {names[:10]}; add "

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce
+from geodemand._columns import map_distinct
 from geodemand.errors import InputFormatError, InvalidParameterError
 
 __all__ = ["ytd_vs_milestones", "ytd_markdown", "ytd_lines", "read_milestones", "ALL"]
@@ -226,9 +227,10 @@ def ytd_vs_milestones(
             f"the first incident is on {first:%Y-%m-%d}, after the start of last year's period "
             f"({prev_start:%Y-%m-%d}): last year's counts may be incomplete"
         )
-    sel = frame.loc[frame[by] != "outside"]
+    sel = frame.loc[frame[by] != "outside", [by, "occurred", "crime_type"]]
     occ = sel["occurred"]
-    keys = pd.DataFrame({by: sel[by].astype(str), "group": sel["crime_type"].map(group_of)})
+    keys = pd.DataFrame({by: sel[by].astype(str), "group": map_distinct(sel["crime_type"],
+                                                                        group_of)})
     this_rows = keys.loc[(occ >= ys) & (occ < end)]
     prev_rows = keys.loc[(occ >= prev_start) & (occ < prev_end)]
     this, prev = this_rows.value_counts(), prev_rows.value_counts()
