@@ -22,3 +22,30 @@ def map_distinct(values: pd.Series, mapping: Mapping[Any, Any]) -> pd.Series:
     looked_up = np.append(distinct.map(mapping).to_numpy(dtype=object), np.nan)
     out = looked_up[np.where(codes < 0, len(distinct), codes)]
     return pd.Series(out, index=values.index, name=values.name).infer_objects()
+
+
+def stable_order(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Row positions that sort ``frame`` by ``columns`` (all ascending), ties in row order.
+
+    The order of ``frame.sort_values(columns, kind="mergesort")`` (missing values last;
+    categories in category order; text by code point), computed by Arrow's stable sort:
+    pandas sorts a text column by first factorizing it, which for 600,000 distinct incident
+    ids costs ten times as much.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(frame):
+        return np.zeros(0, dtype=np.int64)
+    keys = {}
+    for i, name in enumerate(columns):
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy(dtype=np.int64)
+            keys[f"k{i}"] = pa.array(np.where(codes < 0, len(column.cat.categories), codes))
+        else:
+            keys[f"k{i}"] = pa.Array.from_pandas(column)
+    table = pa.table(keys)
+    # Arrow's sort is stable and puts nulls (and NaN) at the end by default
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
+    return order.to_numpy().astype(np.int64, copy=False)

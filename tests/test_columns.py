@@ -45,3 +45,48 @@ def test_map_distinct_equals_series_map(kind, mapping):
 def test_map_distinct_of_an_empty_column():
     got = map_distinct(pd.Series([], dtype="str"), {"a": 1.0})
     assert len(got) == 0
+
+
+def _mixed_frame(n: int = 20_000) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({
+        "when": pd.to_datetime(rng.integers(0, 50, n), unit="D"),
+        "text": pd.Series(rng.choice(np.array(["b", "a", "é", "A", "ab", None], dtype=object), n),
+                          dtype="str"),
+        "plain": pd.Series(rng.choice(np.array(["b", "a", None], dtype=object), n), dtype=object),
+        "cat": pd.Categorical(rng.choice(np.array(["z", "y", None], dtype=object), n),
+                              categories=["z", "y"]),  # category order, not text order
+        "number": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 5, n).astype(float)),
+    })
+    frame.index = rng.permutation(n) + 100
+    return frame
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [["when"], ["when", "text"], ["text", "when"], ["plain"], ["cat", "when"], ["number", "text"],
+     ["text", "plain", "number"]],
+)
+def test_stable_order_equals_pandas_mergesort(columns):
+    from geodemand._columns import stable_order
+
+    frame = _mixed_frame()
+    expected = frame.sort_values(columns, kind="mergesort").index
+    got = frame.index[stable_order(frame, columns)]
+    assert got.equals(expected)
+
+
+def test_stable_order_of_real_incidents_sorted_by_time_and_id():
+    """The demand stage's canonical order: time, then the (distinct) incident id."""
+    from geodemand._columns import stable_order
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    frame = pd.DataFrame({
+        "occurred": pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 2_000, n),
+                                                                    unit="h"),
+        "incident_id": pd.Series([f"id-{v}" for v in rng.permutation(n)], dtype="str"),
+    })
+    expected = frame.sort_values(["occurred", "incident_id"], kind="mergesort").index
+    assert frame.index[stable_order(frame, ["occurred", "incident_id"])].equals(expected)
+    assert len(stable_order(frame.iloc[:0], ["occurred"])) == 0

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce, warn
+from geodemand._columns import stable_order
 from geodemand.demand.harm import HarmTable, force_of, harm_table
 from geodemand.demand.places import MERGE_M, place_table, read_premises, site_keywords
 from geodemand.errors import InvalidParameterError
@@ -270,16 +271,17 @@ def prepare_demand(
                 f"{sorted(table.weight_of())}"
             )
         drop(~frame["crime_type"].isin(list(crime_types)).to_numpy(), "not_selected_type")
-    sel = frame.loc[kept]
-    if not len(sel):
+    kept_rows = np.flatnonzero(kept)
+    if not len(kept_rows):
         raise InvalidParameterError(
             f"no incidents left in the window {start:%Y-%m-%d} to {end:%Y-%m-%d} after the "
             f"exclusions ({_excluded_text(excluded)})"
         )
     # a canonical order, so every later sum (and so every rank) is the same whatever the
     # input's row order
-    order = ["occurred", "incident_id"] if "incident_id" in sel.columns else ["occurred"]
-    sel = sel.sort_values(order, kind="mergesort").copy()
+    order = ["occurred", "incident_id"] if "incident_id" in frame.columns else ["occurred"]
+    by_order = stable_order(frame[order].iloc[kept_rows], order)
+    sel = frame.take(kept_rows[by_order])  # one copy, kept rows sorted, original labels
     sel["harm"] = table.weights(sel["crime_type"].astype(str))
     age_days = (end - sel["occurred"]).dt.total_seconds().to_numpy() / 86_400.0
     if month_only:  # a police.uk month is the month's start: measure from its middle
