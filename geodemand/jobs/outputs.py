@@ -220,10 +220,14 @@ def _write_maps(c: BundleContext) -> None:
     places = c.ranking.places
     frame = c.table.frame
     inside = (frame["occurred"] >= c.period.start) & (frame["occurred"] < c.period.end)
-    this_period = frame.loc[inside & (frame["lpu"] != "outside")].copy()
+    this_period = frame.loc[inside & (frame["lpu"] != "outside")]
     from geodemand.demand.places import location_text
 
-    this_period["label"] = location_text(this_period)
+    labels = location_text(this_period)
+    # the columns the maps read (the incidents layer's contract), not the whole frame
+    shown = [c for c in ("x", "y", "lpu", "crime_type", "occurred", "date_precision")
+             if c in this_period.columns]
+    this_period = this_period[shown].assign(label=labels)
     this_period.attrs["crs"] = c.areas.crs
     this_period.attrs["date_precision"] = c.table.date_precision
 
