@@ -175,7 +175,8 @@ def deprivation_layer(small_areas: gpd.GeoDataFrame, imd: pd.DataFrame | None = 
     imd = read_imd() if imd is None else imd
     population = read_population() if population is None else population
     codes = small_areas["code"].astype(str)
-    missing = codes[~codes.isin(imd["code"].astype(str))]
+    # object-dtype lookup: hashed once (pandas checks Arrow text value by value)
+    missing = codes[~codes.astype(object).isin(imd["code"].astype(str).to_numpy(dtype=object))]
     if len(missing):
         raise EquityUnavailableError(
             f"equity audit cannot run: {len(missing):,} of {len(codes):,} small areas have no "
