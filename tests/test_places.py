@@ -351,3 +351,27 @@ def test_sorted_codes_equal_the_text_factorize_reference():
         want_codes, want_uniques = reference(values)
         assert codes.tolist() == want_codes.tolist()
         assert list(uniques) == list(want_uniques)
+
+
+@pytest.mark.parametrize("dtype", ["str", object, "category"])
+def test_modal_text_and_target_cells_mode_equal_group_mode(dtype):
+    """The integer-coded modal text (used for target cells) against the pandas groupby
+    reference ``group_mode``: empty and missing texts, ties, groups with no text."""
+    from geodemand.decide.targets import _modal
+    from geodemand.demand.places import modal_text
+
+    rng = np.random.default_rng(8)
+    n = 4_000
+    texts = np.array(["b", "a", "", "é", None, "ab", "A"], dtype=object)
+    frame = pd.DataFrame({
+        "_cell": rng.integers(0, 400, n) * 7,
+        "lpu": pd.Series(rng.choice(texts, n), dtype=dtype),
+    })
+    frame.loc[frame["_cell"] == 14, "lpu"] = ""  # a cell with no text at all
+    expected = group_mode(frame, ["_cell"], "lpu")
+    got = _modal(frame, "_cell", "lpu")
+    assert got.index.equals(expected.index)
+    assert got.tolist() == expected.tolist()
+    assert got.loc[14] == ""
+    group, keys = pd.factorize(frame["_cell"])
+    assert modal_text(group, len(keys), frame["lpu"]).tolist() == expected.tolist()

@@ -335,9 +335,13 @@ def _rank(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _modal(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
-    from geodemand.demand.places import group_mode
+    """The most frequent non-empty ``column`` text per ``key`` value (ties: the smallest; ""
+    if none), indexed by the key values in order of appearance (as
+    :func:`~geodemand.demand.places.group_mode`)."""
+    from geodemand.demand.places import modal_text
 
-    return group_mode(frame, [key], column)
+    group, keys = pd.factorize(frame[key])
+    return pd.Series(modal_text(group, len(keys), frame[column]), index=pd.Index(keys, name=key))
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
