@@ -49,3 +49,26 @@ def stable_order(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     # Arrow's sort is stable and puts nulls (and NaN) at the end by default
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
     return order.to_numpy().astype(np.int64, copy=False)
+
+
+def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of a 1-d array: the sorted distinct values
+    and each value's index among them.
+
+    Integers in a range not much wider than their count (cell numbers, text codes) are
+    counted into a table instead of sorted: linear time, the same arrays. Other values
+    (floats, sparse integers) are sorted as ``np.unique`` does.
+    """
+    values = np.asarray(values).reshape(-1)
+    if not values.size:
+        return values[:0].copy(), np.zeros(0, dtype=np.intp)
+    low = int(values.min()) if values.dtype.kind in "iu" else 0
+    high = int(values.max()) if values.dtype.kind in "iu" else 0
+    if values.dtype.kind not in "iu" or high - low > max(4 * values.size, 1 << 16):
+        ids, inverse = np.unique(values, return_inverse=True)
+        return ids, inverse.reshape(-1)
+    offset = (values - low).astype(np.intp, copy=False)
+    present = np.bincount(offset, minlength=high - low + 1) > 0
+    ids = (np.flatnonzero(present) + low).astype(values.dtype, copy=False)
+    slot = np.cumsum(present, dtype=np.intp) - 1
+    return ids, slot[offset]

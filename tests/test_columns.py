@@ -90,3 +90,27 @@ def test_stable_order_of_real_incidents_sorted_by_time_and_id():
     expected = frame.sort_values(["occurred", "incident_id"], kind="mergesort").index
     assert frame.index[stable_order(frame, ["occurred", "incident_id"])].equals(expected)
     assert len(stable_order(frame.iloc[:0], ["occurred"])) == 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).integers(0, 700_000, 600_000),  # cell numbers: counted
+        np.random.default_rng(2).integers(-5, 5, 1_000),
+        np.random.default_rng(3).integers(0, 10**12, 1_000),  # sparse: sorted
+        np.random.default_rng(4).integers(0, 1_000, 5_000).astype(np.int32),
+        np.random.default_rng(5).integers(0, 200, 300).astype(np.uint16),
+        np.random.default_rng(6).random(500).round(1),  # floats: sorted
+        np.array([7]),
+        np.zeros(0, dtype=np.int64),
+    ],
+)
+def test_unique_inverse_equals_numpy_unique(values):
+    from geodemand._columns import unique_inverse
+
+    ids, inverse = np.unique(values, return_inverse=True)
+    got_ids, got_inverse = unique_inverse(values)
+    assert got_ids.dtype == ids.dtype
+    np.testing.assert_array_equal(got_ids, ids)
+    np.testing.assert_array_equal(got_inverse, inverse.reshape(-1))
+    np.testing.assert_array_equal(got_ids[got_inverse], values)

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from geodemand._announce import announce
+from geodemand._columns import unique_inverse
 from geodemand.errors import InvalidParameterError
 
 #: Trailing windows, in periods, per period kind.
@@ -224,7 +225,7 @@ def fit_score_model(
     if n_periods < 1:
         raise InvalidParameterError(f"n_periods must be >= 1, got {n_periods}")
     ok = (unit >= 0) & (age >= 0) & (age < n_periods)
-    active, compact = np.unique(unit[ok], return_inverse=True)
+    active, compact = unique_inverse(unit[ok])
     c = period_matrix(compact, age[ok], len(active), n_periods)
     h = period_matrix(compact, age[ok], len(active), n_periods, harm[ok])
     n_study = int(n_study_units or n_units)
@@ -303,7 +304,7 @@ def score_units(
         (CCHI days) and ``expected_harm`` (CCHI days next period).
     """
     ok = (unit >= 0) & (age >= 0) & (age < model.n_periods)
-    ids, compact = np.unique(unit[ok], return_inverse=True)
+    ids, compact = unique_inverse(unit[ok])
     n_units = len(ids)
     counts = period_matrix(compact, age[ok], n_units, model.n_periods)
     harms = period_matrix(compact, age[ok], n_units, model.n_periods, harm[ok])

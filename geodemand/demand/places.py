@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geodemand._columns import unique_inverse
 from geodemand.errors import BoundaryError, InputFormatError, InvalidParameterError
 
 #: Largest distance between any two merged map points, metres (complete linkage).
@@ -283,7 +284,7 @@ def place_table(
     harm = frame["harm"].to_numpy(np.float64) if "harm" in frame.columns else np.ones(n)
     # one row per (LPU, map point), in (LPU, key) order: mean position, modal text
     n_keys = np.int64(len(key_u))
-    pair_u, point_of = np.unique(lpu_c * n_keys + key_c, return_inverse=True)
+    pair_u, point_of = unique_inverse(lpu_c * n_keys + key_c)
     point_of = point_of.ravel()
     n_pt = np.bincount(point_of, minlength=pair_u.size)
     points = pd.DataFrame({
