@@ -15,6 +15,10 @@ from typing import Any
 
 from geodemand._atomic import write_with
 
+#: zlib level of the PNGs geodemand writes: a third faster than Pillow's default (6) for
+#: files about 1 % larger; the pixels are the same.
+PNG_COMPRESS_LEVEL = 3
+
 
 def new_figure(figsize: tuple[float, float], dpi: int = 110) -> Any:
     """A matplotlib Figure on an Agg canvas, not registered with pyplot."""
@@ -49,4 +53,5 @@ def tight_layout(fig: Any) -> None:
 
 def save_png(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically."""
-    return write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return write_with(path, lambda tmp: fig.savefig(
+        tmp, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))

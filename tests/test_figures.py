@@ -97,3 +97,18 @@ def test_tight_layout_respects_the_autolayout_setting(autolayout):
         tight_layout(fig)
         # with figure.autolayout the user asked for tight layout at every draw: it stays
         assert (fig.get_layout_engine() is not None) == autolayout
+
+
+def test_pngs_are_written_at_the_faster_level_with_the_same_pixels(tmp_path):
+    from PIL import Image
+
+    from geodemand._figures import PNG_COMPRESS_LEVEL
+
+    fig = _figure(np.random.default_rng(5).random(300))
+    tight_layout(fig)
+    path = save_png(fig, tmp_path / "f.png")
+    default = tmp_path / "default.png"
+    fig.savefig(default, format="png")  # Pillow's default level
+    assert PNG_COMPRESS_LEVEL < 6
+    assert path.read_bytes() != default.read_bytes()
+    assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(default)))

@@ -30,6 +30,7 @@ import numpy as np
 
 from geodemand._announce import announce
 from geodemand._atomic import write_with
+from geodemand._figures import PNG_COMPRESS_LEVEL
 from geodemand.errors import InvalidParameterError
 from geodemand.outputs.maps.layers import MapLayers, dissolve_bins, prepare_layers, transformer
 from geodemand.outputs.maps.style import (
@@ -126,7 +127,8 @@ def hotspot_png(
         figsize=figsize,
         dpi=dpi,
     )
-    return write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    return write_with(path, lambda tmp: fig.savefig(
+        tmp, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))
 
 
 def hotspot_figure(*, figsize: tuple[float, float] | None = None, dpi: int = DPI, **kwargs):

@@ -48,6 +48,7 @@ import pandas as pd
 
 from geodemand._announce import announce
 from geodemand._atomic import write_text_atomic
+from geodemand._figures import PNG_COMPRESS_LEVEL
 from geodemand.errors import GeodemandError, InternalConsistencyError, InvalidParameterError
 from geodemand.grid import Grid
 from geodemand.outputs.maps.cards import (
@@ -127,7 +128,8 @@ class DensityOverlay:
         from PIL import Image
 
         buf = io.BytesIO()
-        Image.fromarray(self.rgba, mode="RGBA").save(buf, format="PNG")
+        Image.fromarray(self.rgba, mode="RGBA").save(
+            buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return buf.getvalue()
 
     def data_url(self) -> str:
