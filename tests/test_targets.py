@@ -87,6 +87,14 @@ def test_targets_table_columns_for_planners(leics):
     assert str(cells["row"].dtype) == "Int64" and cells["row"].notna().all()
     forbidden = {"name", "person", "offender", "victim", "suspect", "age", "gender"}
     assert not forbidden & {c.lower() for c in t.columns}
+    # member lists are plain "a; b" text in the CSV, never a Python list's repr
+    places = ranking.places.set_index("target_id")
+    for col in ("members", "member_labels"):
+        text = t[col]
+        assert text.map(lambda v: isinstance(v, str) and not v.startswith("[")).all(), col
+        placed = t[t["target_type"] == "place"].set_index("target_id")[col]
+        expected = places[col].map("; ".join).reindex(placed.index)
+        assert placed.equals(expected), col
 
 
 def test_deterministic_under_row_order(wm, wm_areas, data_dir):

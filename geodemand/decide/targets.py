@@ -112,10 +112,9 @@ class TargetRanking:
         for col in ("row", "col", "rank", "force_rank"):
             if col in both.columns:
                 both[col] = both[col].astype("Int64")
-        if "members" in both.columns:
-            both["members"] = both["members"].map(
-                lambda v: "; ".join(v) if isinstance(v, list) else ""
-            )
+        for col in ("members", "member_labels"):  # lists as "a; b" text, not Python lists
+            if col in both.columns:
+                both[col] = both[col].map(lambda v: "; ".join(v) if isinstance(v, list) else "")
         lead = [c for c in LEAD_COLUMNS if c in both.columns]
         rest = [c for c in both.columns if c not in lead]
         order = {"place": 0, "cell": 1, "partnership site": 2}
