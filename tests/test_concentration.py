@@ -225,3 +225,34 @@ def test_west_midlands_month_top_5_percent_of_map_points_hold_about_22_percent()
     res = concentration(frame, key="location_key")
     assert res.overall.n_units == 11_432  # distinct map points (data README)
     assert res.share_of_top(0.05) == pytest.approx(0.22, abs=0.015)
+
+
+def test_concentration_plots_on_one_figure_equal_one_plot_each(tmp_path):
+    """The job's batch writer (one figure, a curve swapped per group) against
+    plot_concentration per group: the same PNG bytes, colours and legend."""
+    from geodemand.engines.repeats import save_concentration_plots
+
+    rng = np.random.default_rng(12)
+    frame = pd.DataFrame({
+        "harm": rng.pareto(1.4, 6_000),
+        "lpu": rng.choice(["North", "South", "East & <West>"], 6_000),
+    })
+    from geodemand.engines.repeats import ConcentrationResult
+
+    groups = {"all": concentration(frame["harm"]).groups["all"]}
+    for lpu, part in frame.groupby("lpu"):
+        groups[lpu] = concentration(part["harm"]).groups["all"]
+    res = ConcentrationResult(groups=groups, summary=pd.DataFrame(), params={})
+    plots = [(g, tmp_path / f"batch_{i}.png", f"Concentration: {g}")
+             for i, g in enumerate(["South", "North", "East & <West>"])]
+    written = save_concentration_plots(res, plots)
+    assert [p.name for p in written] == [p.name for _, p, _ in plots]
+    for group, path, title in plots:
+        single = plot_concentration(res, tmp_path / f"single_{path.name}", title=title,
+                                    groups=["all", group])
+        assert path.read_bytes() == (tmp_path / f"single_{path.name}").read_bytes(), group
+        labels = [t.get_text() for t in single.axes[0].get_legend().get_texts()]
+        assert labels[0].startswith("force-wide") and labels[1].startswith(group)
+    with pytest.raises(InvalidParameterError, match="unknown group"):
+        save_concentration_plots(res, [("nowhere", tmp_path / "x.png", "x")])
+    assert not (tmp_path / "x.png").exists()

@@ -794,33 +794,20 @@ def plot_concentration(
     from geodemand._figures import new_figure, save_png, tight_layout
 
     names = list(groups) if groups is not None else list(result.groups)
-    unknown = [g for g in names if g not in result.groups]
-    if unknown:
-        raise InvalidParameterError(
-            f"plot_concentration: unknown group(s) {unknown}; have {list(result.groups)}"
-        )
+    _check_groups(result, names)
     own = ax is None
     if own:
         fig = new_figure(CONCENTRATION_FIGSIZE)
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    for name in names:
-        conc = result.groups[name]
-        f, c = curve_for_drawing(*conc.curve())
-        style = {"color": "black", "lw": 2.0} if name == "all" else {"lw": 1.2}
-        label = "force-wide" if name == "all" else name
-        ax.plot(100 * f, 100 * c, label=f"{label} (Gini {conc.gini:.2f}, "
-                f"{100 * conc.share_units_for(0.5):.1f} % hold 50 %)", **style)
-    ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--", label="equal demand")
-    ax.axhline(50, color="0.85", lw=0.8)
-    ax.axhline(80, color="0.85", lw=0.8)
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("% of units (highest demand first)")
-    ax.set_ylabel("% of demand")
+    curves, colour = [], 0
+    for name in names:  # the other groups take the colour cycle in turn
+        curves.append(_curve_line(ax, result, name, colour))
+        colour += name != "all"
+    reference = _concentration_frame(ax)
     ax.set_title(title or "Concentration of demand", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(handles=[*curves, reference], fontsize=7, loc="lower right")
     if own:  # the axes' texts are fixed (the title is centred above): fixed margins fit
         fig.subplots_adjust(**CONCENTRATION_MARGINS)
     else:
@@ -828,3 +815,73 @@ def plot_concentration(
     if path is not None:
         save_png(fig, path)
     return fig
+
+
+def save_concentration_plots(
+    result: ConcentrationResult,
+    plots: Sequence[tuple[str, str | os.PathLike[str], str]],
+) -> list[Any]:
+    """Each ``(group, path, title)`` as the PNG of ``plot_concentration(result, path,
+    title=title, groups=["all", group])``, drawn on one figure.
+
+    The axes, labels, reference lines and the force-wide curve are made once; each plot adds
+    its group's curve, title and legend, is saved and takes them off again. The files are
+    the same bytes as one ``plot_concentration`` each (tested).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from geodemand._figures import new_figure, save_png
+
+    _check_groups(result, ["all", *(group for group, _, _ in plots)])
+    fig = new_figure(CONCENTRATION_FIGSIZE)
+    ax = fig.add_subplot()
+    force = _curve_line(ax, result, "all", 0)
+    reference = _concentration_frame(ax)
+    fig.subplots_adjust(**CONCENTRATION_MARGINS)
+    written = []
+    for group, path, title in plots:
+        curve = _curve_line(ax, result, group, 0)
+        ax.set_title(title or "Concentration of demand", fontsize=10)
+        legend = ax.legend(handles=[force, curve, reference], fontsize=7, loc="lower right")
+        written.append(save_png(fig, path))
+        curve.remove()
+        legend.remove()
+    return written
+
+
+def _check_groups(result: ConcentrationResult, names: Sequence[str]) -> None:
+    unknown = [g for g in names if g not in result.groups]
+    if unknown:
+        raise InvalidParameterError(
+            f"plot_concentration: unknown group(s) {unknown}; have {list(result.groups)}"
+        )
+
+
+def _curve_line(ax: Any, result: ConcentrationResult, name: str, index: int) -> Any:
+    """One group's curve: force-wide ("all") thick black, the ``index``-th other group in
+    the ``index``-th colour of matplotlib's cycle."""
+    conc = result.groups[name]
+    f, c = curve_for_drawing(*conc.curve())
+    style = {"color": "black", "lw": 2.0} if name == "all" else {"color": f"C{index % 10}",
+                                                                  "lw": 1.2}
+    label = "force-wide" if name == "all" else name
+    (line,) = ax.plot(100 * f, 100 * c, label=f"{label} (Gini {conc.gini:.2f}, "
+                      f"{100 * conc.share_units_for(0.5):.1f} % hold 50 %)", **style)
+    return line
+
+
+def _concentration_frame(ax: Any) -> Any:
+    """The equal-demand diagonal (returned, for the legend), the 50 % and 80 % lines (drawn
+    over the curves), the limits and the axis labels."""
+    (diagonal,) = ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--",
+                          label="equal demand", zorder=2.5)
+    ax.axhline(50, color="0.85", lw=0.8, zorder=2.5)
+    ax.axhline(80, color="0.85", lw=0.8, zorder=2.5)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("% of units (highest demand first)")
+    ax.set_ylabel("% of demand")
+    return diagonal

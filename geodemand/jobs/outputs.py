@@ -118,7 +118,11 @@ def _write_tables(c: BundleContext) -> None:
 def _analyses(c: BundleContext) -> dict:
     """Concentration per LPU (places with an incident, and every in-force cell) and the
     near-repeat Knox test (dated data only)."""
-    from geodemand.engines.repeats import concentration, plot_concentration, repeat_locations
+    from geodemand.engines.repeats import (
+        concentration,
+        repeat_locations,
+        save_concentration_plots,
+    )
 
     frame = c.demand.incidents
     out: dict = {"knox": None, "knox_lpu": {}}
@@ -138,11 +142,11 @@ def _analyses(c: BundleContext) -> dict:
         if lpu_mask.any():
             out["cells_concentration_by_lpu"][lpu] = concentration(
                 np.where(lpu_mask, counts, np.nan)).groups["all"]
-        if lpu in conc.groups:
-            plot_concentration(
-                conc, c.out / f"concentration_{c.stems[lpu]}.png",
-                title=f"Concentration of harm on places: {lpu}", groups=["all", lpu],
-            )
+    save_concentration_plots(conc, [
+        (lpu, c.out / f"concentration_{c.stems[lpu]}.png",
+         f"Concentration of harm on places: {lpu}")
+        for lpu in c.lpus if lpu in conc.groups
+    ])
     near = frame[frame["crime_type"].isin(c.cfg.knox_crime_types)]
     dated = "date_precision" in near.columns and (near["date_precision"] != "month").all()
     if len(near) >= 2 and dated:
