@@ -35,6 +35,7 @@ import geodemand
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.grid import Grid
 from geodemand.outputs.maps.cards import card_text, crime_type_label
+from geodemand.outputs.maps.layers import shared_geojson
 from geodemand.outputs.maps.png import hotspot_figure, hotspot_png, nice_length
 from geodemand.outputs.maps.web import (
     BIN_COLOURS,
@@ -814,32 +815,37 @@ def test_hotspot_layer_is_built_once_for_the_same_cells(plain, monkeypatch):
     calls = []
     real = web.dissolve_bins
     monkeypatch.setattr(web, "dissolve_bins", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(web, "_class_spec_cache", type(web._class_spec_cache)())
-    cells = plain["hotspot_cells"]
-    first = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)
-    again = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)  # a fresh copy
-    assert len(calls) == 1
-    assert again == first and again is not first
-    assert first["show"] is True
-    again["show"] = False  # callers set this on their own dict
-    assert web._hotspot_spec(prepare_layers(**plain).hotspot_cells)["show"] is True
-    assert len(calls) == 1
-    uncached = web._build_hotspot_spec(prepare_layers(**plain).hotspot_cells)
-    assert uncached == first
-    # a changed class or a moved cell is another layer
-    flipped = cells.copy()
-    column = next(c for c in ("bin", "gistar_bin") if c in flipped.columns)
-    nonzero = np.flatnonzero(flipped[column].to_numpy() != 0)
-    flipped.loc[flipped.index[nonzero[0]], column] = -flipped[column].iloc[nonzero[0]]
-    moved = cells.copy()
-    moved.geometry = moved.geometry.translate(1.0, 0.0)
-    for other in (flipped, moved):
-        spec = web._hotspot_spec(prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells)
-        assert spec == web._build_hotspot_spec(
-            prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells
-        )
-        assert spec != first
-    assert len(calls) == 1 + 2 + 1 + 2  # first, two misses, and the three direct builds
+    with shared_geojson():  # the bundle's pages share one store
+        cells = plain["hotspot_cells"]
+        first = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)
+        again = web._hotspot_spec(prepare_layers(**plain).hotspot_cells)  # a fresh copy
+        assert len(calls) == 1
+        assert again == first and again is not first
+        assert first["show"] is True
+        again["show"] = False  # callers set this on their own dict
+        assert web._hotspot_spec(prepare_layers(**plain).hotspot_cells)["show"] is True
+        assert len(calls) == 1
+        uncached = web._build_hotspot_spec(prepare_layers(**plain).hotspot_cells)
+        assert uncached == first
+        # a changed class or a moved cell is another layer
+        flipped = cells.copy()
+        column = next(c for c in ("bin", "gistar_bin") if c in flipped.columns)
+        nonzero = np.flatnonzero(flipped[column].to_numpy() != 0)
+        flipped.loc[flipped.index[nonzero[0]], column] = -flipped[column].iloc[nonzero[0]]
+        moved = cells.copy()
+        moved.geometry = moved.geometry.translate(1.0, 0.0)
+        for other in (flipped, moved):
+            layer = prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells
+            spec = web._hotspot_spec(layer)
+            assert spec == web._build_hotspot_spec(
+                prepare_layers(**{**plain, "hotspot_cells": other}).hotspot_cells
+            )
+            assert spec != first
+        assert len(calls) == 1 + 2 + 1 + 2  # first, two misses, and the three direct builds
+    # outside a block every call builds the layer
+    web._hotspot_spec(prepare_layers(**plain).hotspot_cells)
+    web._hotspot_spec(prepare_layers(**plain).hotspot_cells)
+    assert len(calls) == 1 + 2 + 1 + 2 + 2
 
 
 def test_shared_geojson_reuses_geometries_and_changes_nothing(plain, monkeypatch):

@@ -630,20 +630,27 @@ _shared_geometries: contextvars.ContextVar[dict | None] = contextvars.ContextVar
 
 @contextlib.contextmanager
 def shared_geojson() -> Iterator[None]:
-    """Within this block :func:`to_geojson` converts each distinct geometry once.
+    """Within this block map GeoJSON is made once and shared between pages.
 
     A weekly bundle draws the same boundaries, small areas and patrol areas on the force map
     and again on each LPU map; inside the block a geometry met before (same CRS, same exact
     WKB) reuses its GeoJSON object instead of being reprojected and rewritten. Coordinates
     are reprojected point by point, so the GeoJSON is the same either way (tested). The
-    shared objects are only read (serialised), never modified. The memory goes with the
-    block.
+    force-wide hot-spot and emerging layers are likewise built once (keyed by their content,
+    see :func:`shared_store`). The shared objects are only read (serialised), never
+    modified. The memory goes with the block.
     """
     token = _shared_geometries.set({})
     try:
         yield
     finally:
         _shared_geometries.reset(token)
+
+
+def shared_store() -> dict | None:
+    """The open :func:`shared_geojson` block's store (None outside one). Geometries are
+    kept under ``(crs, wkb)`` keys; other users key their entries by a leading name."""
+    return _shared_geometries.get()
 
 
 def _wgs84_geometries(gdf) -> list[dict | None]:

@@ -35,8 +35,6 @@ import io
 import json
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -65,6 +63,7 @@ from geodemand.outputs.maps.layers import (
     MapLayers,
     dissolve_bins,
     prepare_layers,
+    shared_store,
     to_geojson,
     transformer,
 )
@@ -417,13 +416,7 @@ def _class_styles(colours: Mapping[int, str], fill_opacity: float) -> dict[str, 
     }
 
 
-#: How many class-layer specs (hot spots, emerging patterns) :func:`_class_layer_spec` keeps.
-_CLASS_SPEC_CACHE_SIZE = 4
-_class_spec_cache: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
-_class_spec_lock = threading.Lock()
-
-
-def _class_layer_key(kind: str, cells, column: str) -> tuple[str, bytes]:
+def _class_layer_key(kind: str, cells, column: str) -> tuple[str, str, bytes]:
     """A digest of everything a class layer's spec is built from: the CRS, the class of each
     cell and each cell's exact geometry (WKB)."""
     import shapely
@@ -434,31 +427,26 @@ def _class_layer_key(kind: str, cells, column: str) -> tuple[str, bytes]:
     for wkb in shapely.to_wkb(cells.geometry.to_numpy()):
         digest.update(len(wkb).to_bytes(8, "little"))
         digest.update(wkb)
-    return kind, digest.digest()
+    return "class layer", kind, digest.digest()
 
 
 def _class_layer_spec(kind: str, cells, column: str, build: Callable[[Any], dict]) -> dict:
-    """``build(cells)``, computed once for the same cells (by content).
+    """``build(cells)``, computed once for the same cells (by content) inside a
+    :func:`~geodemand.outputs.maps.layers.shared_geojson` block.
 
     A weekly bundle draws the same force-wide hot-spot and emerging cells on the force map
     and on every LPU map; dissolving them into patches and writing their GeoJSON once saves
-    that work on each later page. The cache is keyed by :func:`_class_layer_key` (so a
-    different input never meets a stale entry), holds the last few layers only, and each call
-    returns its own top-level dict (callers set ``show`` on it); the nested data is shared
-    and is not modified.
+    that work on each later page. The entry is keyed by :func:`_class_layer_key` (so a
+    different input never meets a stale entry) and each call returns its own top-level dict
+    (callers set ``show`` on it); the nested data is shared and is not modified.
     """
+    store = shared_store()
+    if store is None:
+        return build(cells)
     key = _class_layer_key(kind, cells, column)
-    with _class_spec_lock:
-        spec = _class_spec_cache.get(key)
-        if spec is not None:
-            _class_spec_cache.move_to_end(key)
-            return dict(spec)
-    spec = build(cells)
-    with _class_spec_lock:
-        _class_spec_cache[key] = spec
-        while len(_class_spec_cache) > _CLASS_SPEC_CACHE_SIZE:
-            _class_spec_cache.popitem(last=False)
-    return dict(spec)
+    if key not in store:
+        store[key] = build(cells)
+    return dict(store[key])
 
 
 def _hotspot_spec(cells) -> dict:
