@@ -11,6 +11,7 @@ with the agreement.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 
 from benchmarks.harness import Benchmark
@@ -23,6 +24,10 @@ def _setup(n: int) -> dict:
 
     out = tempfile.mkdtemp(prefix="geodemand-bench-weekly-")
     return {"config": WeeklyConfig(out=out, tiles="none")}
+
+
+def _teardown(data: dict) -> None:
+    shutil.rmtree(data["config"].out, ignore_errors=True)
 
 
 def _ours(data: dict):
@@ -51,5 +56,6 @@ BENCHMARKS = [
         target_n=DEMO_INCIDENTS,
         floor=0.5,
         target_ratio=1.0,
+        teardown=_teardown,
     ),
 ]

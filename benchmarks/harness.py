@@ -52,6 +52,9 @@ class Benchmark:
     peer_subsample : callable(n) -> int, optional
         If the peer is too slow, it is run on this many items and its time extrapolated
         linearly (or by ``peer_scaling``); the report says so.
+    teardown : callable(data), optional
+        Releases what ``setup`` made (temporary folders, clusters); called once the
+        benchmark ends, whether or not it failed.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Benchmark:
     peer_setup: Callable[[Any, int], Any] | None = None
     peer_scale: Callable[[Any, Any], float] | None = None
     notes: list[str] = field(default_factory=list)
+    teardown: Callable[[Any], None] | None = None
 
 
 def _time(fn: Callable[[Any], Any], data: Any, repeats: int) -> tuple[float, Any, list[float]]:
@@ -86,9 +90,17 @@ def _time(fn: Callable[[Any], Any], data: Any, repeats: int) -> tuple[float, Any
 
 
 def run_benchmark(bench: Benchmark, quick: bool) -> dict[str, Any]:
-    """Run one benchmark and return its report row."""
+    """Run one benchmark and return its report row (``bench.teardown`` runs at the end)."""
     n = bench.quick_n if quick else bench.full_n
     data = bench.setup(n)
+    try:
+        return _measure(bench, quick, n, data)
+    finally:
+        if bench.teardown is not None:
+            bench.teardown(data)
+
+
+def _measure(bench: Benchmark, quick: bool, n: int, data: Any) -> dict[str, Any]:
     ours_s, ours_result, ours_times = _time(bench.ours, data, bench.repeats)
     row: dict[str, Any] = {
         "name": bench.name,
