@@ -5,16 +5,19 @@ written once per size into a temporary folder; N is the number of forces. Quick:
 scale 0.003 (~600-3,300 incidents each); full: 8 forces at scale 0.25 (~50,000-270,000
 incidents each, ~1.2 M in all). Every force's weekly run uses ``tiles="none"``.
 
-* ``national-2workers``: ``run_national`` on a ``LocalCluster`` of 2 worker processes (one
-  thread each, numba at 1 thread per task) against the peer, the same forces run one after
-  another in the same process (``mode="sequential"``, numba at its default of all cores:
-  what a user looping over ``geodemand weekly`` gets). The cluster is started before timing
-  and warmed up (imports, JIT cache) by the harness's warm-up run, as the sequential side is.
+* ``national-2workers``: ``run_national`` on the LocalCluster ``geodemand national`` starts
+  (:func:`geodemand.jobs.national.local_cluster`: 2 worker processes, one thread each, numba
+  at 1 thread per task, without Dask's malloc-trim setting and profiler) against the peer,
+  the same forces run one after another in the same process (``mode="sequential"``, numba at
+  its default of all cores: what a user looping over ``geodemand weekly`` gets). The cluster
+  is started before timing and warmed up (imports, JIT cache) by the harness's warm-up run,
+  as the sequential side is.
   The ratio is the speed-up. Agreement: every force's bundle from the cluster equals the
   sequential one (:func:`geodemand.jobs.national.compare_bundles`). Notes: the largest worker
   memory (peak RSS), the per-force cost, the cores the sequential loop keeps busy (its
-  process CPU time over wall time; the speed-up against it is at most 2 / that), and (full
-  size) a projection for 8, 32 and 128 workers.
+  process CPU time over wall time; at equal CPU work per force the speed-up against it is at
+  most 2 / that), the CPU time per force on each side, and (full size) a projection for 8,
+  32 and 128 workers.
 
 Projection (full size only, stated as such): the same set is also run once on a 1-worker
 cluster (not warmed up: its imports fall into the first task). The scheduler overhead at W
@@ -22,13 +25,16 @@ workers is the measured wall time minus the makespan of the tasks' own wall time
 workers (longest task first). The projected wall time at W workers is the makespan of the
 per-task costs (each task's CPU time: the cost on an unloaded core) plus the mean overhead of
 the 1- and 2-worker runs; for the default 44-force national set (~21.8 M incidents) the
-per-task costs come from a least-squares line ``seconds = a + b x incidents`` through the
-measured tasks.
+per-task costs come from a least-squares fit ``seconds = a[template] + b x incidents``
+through the measured tasks (:func:`fit_task_cost`): a force's fixed cost (its area's grids,
+its LPUs' maps) depends on the force it copies (West Midlands or Leicestershire), the rest
+on its incidents.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import os
 import shutil
 import tempfile
@@ -64,10 +70,13 @@ def _dataset(n_forces: int) -> Path:
 
 
 def _cluster(workers: int):
-    from dask.distributed import Client, LocalCluster
+    """The LocalCluster ``geodemand national`` starts (:func:`geodemand.jobs.national.
+    local_cluster`), started here so that its start-up is outside the timing."""
+    from dask.distributed import Client
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    from geodemand.jobs.national import local_cluster
+
+    cluster = local_cluster(workers)
     return cluster, Client(cluster)
 
 
@@ -126,7 +135,23 @@ def _peer(data: dict):
     return result
 
 
-def _projection(data: dict, tasks_2: list[float], cpu_2: list[float], rows: list[int]) -> str:
+def fit_task_cost(rows, templates, seconds) -> tuple[dict[str, float], float]:
+    """Least-squares fit ``seconds = a[template] + b x rows``: one intercept per template (the
+    fixed cost of a force of that shape) and one slope (seconds per incident).
+
+    Returns ``({template: a}, b)``.
+    """
+    names = sorted(set(templates))
+    design = np.column_stack(
+        [[float(t == name) for t in templates] for name in names]
+        + [np.asarray(rows, dtype=np.float64)]
+    )
+    coef, *_ = np.linalg.lstsq(design, np.asarray(seconds, dtype=np.float64), rcond=None)
+    return dict(zip(names, coef[:-1].tolist(), strict=True)), float(coef[-1])
+
+
+def _projection(data: dict, tasks_2: list[float], cpu_2: list[float], rows: list[int],
+                templates: list[str]) -> str:
     from geodemand.ingest import synth
 
     over_1 = data["wall_1"] - makespan(data["tasks_1"], 1)
@@ -135,25 +160,27 @@ def _projection(data: dict, tasks_2: list[float], cpu_2: list[float], rows: list
     this_set = ", ".join(
         f"{w} workers {makespan(cpu_2, w) + overhead:.1f} s" for w in PROJECT_WORKERS
     )
-    b, a = np.polyfit(np.asarray(rows, float), np.asarray(cpu_2, float), 1)
+    fixed, per_row = fit_task_cost(rows, templates, cpu_2)
     plan = synth.national_plan()
-    counts = []
+    full = []
     for f in plan:
         t = next(t for t in synth.NATIONAL_TEMPLATES if t.name == f["template"])
         cal = synth._template_calibration(t)
-        counts.append(round(cal.n_incidents / t.months * 24 * f["volume_factor"]))
-    full = [a + b * n for n in counts]
+        n = round(cal.n_incidents / t.months * 24 * f["volume_factor"])
+        full.append((n, fixed[f["template"]] + per_row * n))
+    costs = [c for _, c in full]
     national = ", ".join(
-        f"{w} workers {makespan(full, w) + overhead:,.0f} s" for w in (2, *PROJECT_WORKERS)
+        f"{w} workers {makespan(costs, w) + overhead:,.0f} s" for w in (2, *PROJECT_WORKERS)
     )
+    intercepts = ", ".join(f"{name} {a:.1f} s" for name, a in fixed.items())
     return (
         f"scheduler overhead (wall minus the makespan of the tasks' own wall times) measured "
         f"{over_1:.1f} s at 1 worker (wall {data['wall_1']:.1f} s) and {over_2:.1f} s at 2 "
         f"workers; PROJECTED wall time for this set, per-task cost = its CPU time (an "
-        f"unloaded core): {this_set}; per-task cost {a:.1f} s + {b * 1e6:.1f} s per million "
-        f"incidents; PROJECTED for the "
-        f"default 44-force national set ({sum(counts) / 1e6:.1f} M incidents): {national} "
-        f"(largest force {max(full):.0f} s bounds it)"
+        f"unloaded core): {this_set}; per-task cost fitted as a fixed cost by template "
+        f"({intercepts}) + {per_row * 1e6:.1f} s per million incidents; PROJECTED for the "
+        f"default 44-force national set ({sum(n for n, _ in full) / 1e6:.1f} M incidents): "
+        f"{national} (largest force {max(costs):.0f} s bounds it)"
     )
 
 
@@ -170,6 +197,8 @@ def _compare(ours, peer) -> str:
     tasks = [a[s]["seconds"] for s in sorted(a)]
     cpu = [a[s]["cpu_seconds"] for s in sorted(a)]
     rows = [a[s]["rows_accepted"] for s in sorted(a)]
+    forces = json.loads((data["root"] / "dataset.json").read_text(encoding="utf-8"))["forces"]
+    templates = [forces[s]["template"] for s in sorted(a)]
     rss = max(o["peak_rss_mb"] for o in a.values())
     assert rss <= 4096, f"worker peak memory {rss:.0f} MB > 4 GB"
     load = os.getloadavg()[0]
@@ -181,17 +210,25 @@ def _compare(ours, peer) -> str:
         f"memory {rss:,.0f} MB; 1-minute load average {load:.1f} on {os.cpu_count()} cores"
     )
     if "seq_cores" in data:
+        seq_cpu = data["seq_wall"] * data["seq_cores"] / len(a)
         text += (
             f"; the sequential loop kept {data['seq_cores']:.2f} cores busy on average (its "
-            f"process's CPU time / wall time: numba and Arrow threads), so against it the "
-            f"speed-up on 2 workers is at most {2 / data['seq_cores']:.2f}; its wall time over "
-            f"the makespan of the workers' task CPU times: "
-            f"{data['seq_wall'] / makespan(cpu, 2):.2f}"
+            f"process's CPU time / wall time: numba and Arrow threads) and spent "
+            f"{seq_cpu:.1f} s CPU per force against {np.mean(cpu):.1f} s in a worker, so at "
+            f"equal CPU work per force the speed-up on 2 workers would be at most "
+            f"{2 / data['seq_cores']:.2f}; its wall time over the makespan of the workers' "
+            f"task CPU times: {data['seq_wall'] / makespan(cpu, 2):.2f}"
         )
     if "wall_1" in data:
-        text += "; " + _projection(data, tasks, cpu, rows)
-    _close()
+        text += "; " + _projection(data, tasks, cpu, rows, templates)
     return text
+
+
+def _teardown(data: dict) -> None:
+    """Stop the cluster and remove the dataset and the bundles (~0.6 GB at full size)."""
+    _close()
+    _STATE.pop("data", None)
+    shutil.rmtree(data["root"].parent, ignore_errors=True)
 
 
 def _setup_keep(n: int) -> dict:
@@ -216,5 +253,6 @@ BENCHMARKS = [
         target_ratio=1.8,
         repeats=1,
         notes=["N = number of forces; cluster started and warmed up before timing"],
+        teardown=_teardown,
     ),
 ]

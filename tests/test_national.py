@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import threading
@@ -26,7 +27,14 @@ from click.testing import CliRunner
 from geodemand.cli import main
 from geodemand.ingest.partition import open_dataset
 from geodemand.ingest.synth import synthetic_national
-from geodemand.jobs.national import MANIFEST_VOLATILE, compare_bundles, run_national
+from geodemand.jobs.national import (
+    LOCAL_CLUSTER_SETTINGS,
+    MANIFEST_VOLATILE,
+    compare_bundles,
+    local_cluster,
+    release_memory,
+    run_national,
+)
 from geodemand.jobs.weekly import WeeklyConfig
 
 GOOD = ["synthetic-force-01", "synthetic-force-02", "synthetic-force-03"]
@@ -123,8 +131,7 @@ def test_two_worker_cluster_equals_single_process_runs(dataset, reference, tmp_p
 
 @pytest.mark.slow
 def test_worker_killed_mid_run_gives_the_same_outputs(dataset, reference, tmp_path):
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     out = tmp_path / "national"
     killed: list[int] = []
@@ -143,10 +150,8 @@ def test_worker_killed_mid_run_gives_the_same_outputs(dataset, reference, tmp_pa
                     return
             time.sleep(0.02)
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
+    cluster = local_cluster(2, allowed_failures=3)
+    client = Client(cluster)
     thread = threading.Thread(target=killer, daemon=True)
     try:
         pids_before = set(client.run(os.getpid).values())
@@ -167,6 +172,62 @@ def test_worker_killed_mid_run_gives_the_same_outputs(dataset, reference, tmp_pa
     for slug in GOOD:
         row = result.forces[result.forces["slug"] == slug].iloc[0]
         assert compare_bundles(out / row["bundle"], reference[slug]) == [], slug
+
+
+def _worker_settings() -> dict:
+    import dask
+
+    return {
+        "malloc_trim_threshold": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+        **{key: dask.config.get(key) for key in LOCAL_CLUSTER_SETTINGS},
+    }
+
+
+def test_local_cluster_workers_run_without_dasks_malloc_trim_and_profiler():
+    import dask
+    from dask.distributed import Client
+
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
+    cluster = local_cluster(1, allowed_failures=5)
+    client = Client(cluster)
+    try:
+        (settings,) = client.run(_worker_settings).values()
+        allowed = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+        threads = [w["nthreads"] for w in client.scheduler_info()["workers"].values()]
+    finally:
+        client.close()
+        cluster.close()
+    assert settings == {
+        "malloc_trim_threshold": None,  # Dask's default sets it; the rest of its env is kept
+        "omp_threads": "1",
+        **LOCAL_CLUSTER_SETTINGS,
+    }
+    assert settings["distributed.worker.profile.enabled"] is False
+    assert allowed == 5 and threads == [1]
+    # the caller's own Dask configuration is left as it was
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_release_memory_returns_freed_heap_pages_to_the_system():
+    import resource
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+    # 200 MB in 100-kB blocks: below glibc's mmap threshold, so they live on the heap and
+    # stay mapped after they are freed, until the heap is trimmed
+    blocks = [bytearray(100_000) for _ in range(2000)]
+    held = rss_mb()
+    del blocks[:-1]  # keep the last block: the heap's top stays in use, free() cannot shrink it
+    freed = rss_mb()
+    assert release_memory() is True
+    trimmed = rss_mb()
+    assert held - trimmed > 150, (held, freed, trimmed)
+    assert freed - trimmed > 150, (held, freed, trimmed)
 
 
 def test_sequential_mode_and_cli_errors(dataset, tmp_path):
