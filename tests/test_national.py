@@ -184,11 +184,14 @@ def _worker_settings() -> dict:
     }
 
 
+TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
+
 def test_local_cluster_workers_run_without_dasks_malloc_trim_and_profiler():
     import dask
     from dask.distributed import Client
 
-    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
+    assert dask.config.get(TRIM_KEY) and LOCAL_CLUSTER_SETTINGS[TRIM_KEY] is None
     cluster = local_cluster(1, allowed_failures=5)
     client = Client(cluster)
     try:
@@ -206,7 +209,7 @@ def test_local_cluster_workers_run_without_dasks_malloc_trim_and_profiler():
     assert settings["distributed.worker.profile.enabled"] is False
     assert allowed == 5 and threads == [1]
     # the caller's own Dask configuration is left as it was
-    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
+    assert dask.config.get(TRIM_KEY)
     assert dask.config.get("distributed.worker.profile.enabled") is True
 
 

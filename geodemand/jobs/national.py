@@ -56,8 +56,7 @@ CPU-bound tasks (measured on the benchmark's 8-force set, 2 workers on 2 cores; 
 :func:`local_cluster`): no ``MALLOC_TRIM_THRESHOLD_`` in the workers' environment (memory is
 given back to the system at the end of each task instead), no statistical profiler, and
 slower housekeeping timers. On your own cluster, start the workers with the same settings
-(:data:`LOCAL_CLUSTER_SETTINGS`; ``MALLOC_TRIM_THRESHOLD_`` left out of
-``distributed.nanny.pre-spawn-environ``) for the same speed.
+(:data:`LOCAL_CLUSTER_SETTINGS`, in the workers' Dask configuration) for the same speed.
 """
 
 from __future__ import annotations
@@ -100,9 +99,10 @@ __all__ = [
 MANIFEST_VOLATILE = ("timings_s", "parameters.config.out")
 MODES = ("dask", "sequential")
 
-#: Dask settings of the LocalCluster of a national run (:func:`local_cluster`), beside
-#: ``MALLOC_TRIM_THRESHOLD_`` taken out of ``distributed.nanny.pre-spawn-environ``.
+#: Dask settings of the LocalCluster of a national run (:func:`local_cluster`); a value of
+#: None unsets the variable Dask would put in the workers' environment.
 LOCAL_CLUSTER_SETTINGS: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
@@ -275,11 +275,8 @@ def local_cluster(workers: int | None = None, *, allowed_failures: int = 3):
     import dask
     from dask.distributed import LocalCluster
 
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     settings = {
         **LOCAL_CLUSTER_SETTINGS,
-        "distributed.nanny.pre-spawn-environ": environ,
         "distributed.scheduler.allowed-failures": allowed_failures,
     }
     with dask.config.set(settings):
