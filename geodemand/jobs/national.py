@@ -62,7 +62,6 @@ slower housekeeping timers. On your own cluster, start the workers with the same
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
 import json
 import os
@@ -233,10 +232,9 @@ def release_memory() -> bool:
     trimming on every ``free`` (see :func:`local_cluster`). Returns False where the C library
     has no ``malloc_trim`` (not glibc: macOS, musl): its allocator returns memory its own way.
     """
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
+    try:  # the symbols of the running process, the C library's among them (no subprocess)
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):  # no malloc_trim, or no dlopen(NULL)
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
