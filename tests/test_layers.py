@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geodemand"
 STAGES = ("ingest", "demand", "engines", "decide", "evaluate", "outputs", "jobs", "cli")
 FOUNDATIONS = {
     "errors", "_announce", "_atomic", "_hashing", "_paths", "_version", "_figures", "_display",
-    "_columns", "grid",
+    "_columns", "_spreadsheet", "grid",
     "_kernels", "resources",
 }
 

@@ -598,6 +598,7 @@ class BacktestResult:
         """Write ``<stem>_summary.csv``, ``<stem>_folds.csv``, ``<stem>_lpu.csv``,
         ``<stem>_places.csv``, ``<stem>.md`` and ``<stem>_hit_rate.png`` atomically."""
         from geodemand._atomic import write_text_atomic, write_with
+        from geodemand._spreadsheet import write_csv
 
         out = Path(out_dir)
         paths = {
@@ -608,10 +609,10 @@ class BacktestResult:
             "markdown": out / f"{stem}.md",
             "plot": out / f"{stem}_hit_rate.png",
         }
-        write_with(paths["summary_csv"], lambda p: self.summary.to_csv(p, index=False))
-        write_with(paths["folds_csv"], lambda p: self.folds.to_csv(p, index=False))
-        write_with(paths["lpu_csv"], lambda p: self.lpu_summary.to_csv(p, index=False))
-        write_with(paths["places_csv"], lambda p: self.place_summary.to_csv(p, index=False))
+        write_csv(self.summary, paths["summary_csv"])
+        write_csv(self.folds, paths["folds_csv"])
+        write_csv(self.lpu_summary, paths["lpu_csv"])
+        write_csv(self.place_summary, paths["places_csv"])
         write_text_atomic(paths["markdown"], self.to_markdown())
         write_with(paths["plot"], lambda p: plot_curve(self.curve, p, self.params))
         return paths

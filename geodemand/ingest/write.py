@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from geodemand._atomic import atomic_path
+from geodemand._spreadsheet import spreadsheet_safe, write_csv
 from geodemand.errors import InvalidParameterError
 
 
@@ -22,8 +23,9 @@ def write_incidents(table, path: str | Path) -> Path:
     if suffix not in (".parquet", ".geoparquet", ".csv"):
         raise InvalidParameterError(f"{path}: output must end in .parquet or .csv")
     with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            table.frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        if suffix == ".csv":  # text cells that would run as spreadsheet formulas guarded
+            spreadsheet_safe(table.frame).to_csv(tmp, index=False,
+                                                 date_format="%Y-%m-%dT%H:%M:%S")
         else:
             write_geoparquet(
                 table.to_geodataframe(),
@@ -60,9 +62,10 @@ def write_geoparquet(
 
 
 def write_rejects(table, path: str | Path) -> Path:
-    """Write the rejects table (``source_file, source_row, reason, detail, raw``) as CSV."""
-    path = Path(path)
+    """Write the rejects table (``source_file, source_row, reason, detail, raw``) as CSV.
+
+    The raw rows are untrusted text: a cell a spreadsheet would run as a formula gets an
+    apostrophe in front (:func:`geodemand._spreadsheet.spreadsheet_safe`).
+    """
     rejects: pd.DataFrame = table.rejects
-    with atomic_path(path) as tmp:
-        rejects.to_csv(tmp, index=False)
-    return path
+    return write_csv(rejects, path)

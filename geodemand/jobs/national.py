@@ -77,7 +77,8 @@ import numpy as np
 import pandas as pd
 
 from geodemand._announce import announce, warn
-from geodemand._atomic import write_text_atomic, write_with
+from geodemand._atomic import write_text_atomic
+from geodemand._spreadsheet import write_csv
 from geodemand.errors import GeodemandError, InvalidParameterError
 from geodemand.jobs.weekly import WeeklyConfig
 
@@ -643,7 +644,7 @@ def _write_summary(out: Path, table: pd.DataFrame, summary: dict) -> None:
     from geodemand.outputs.markdown import escape
     from geodemand.outputs.markdown import table as markdown_table
 
-    write_with(out / "national_forces.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_csv(table, out / "national_forces.csv")
     write_text_atomic(
         out / "national.json", json.dumps(summary, indent=2, default=_json_default) + "\n"
     )

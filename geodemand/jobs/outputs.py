@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geodemand._hashing import sha256_file
+from geodemand._spreadsheet import write_csv
 from geodemand._version import __version__
 from geodemand.demand.periods import Period
 from geodemand.jobs.config import WeeklyConfig
@@ -96,16 +97,16 @@ def _write_tables(c: BundleContext) -> None:
     targets = c.ranking.targets_table()
     if c.cfg.lpus:
         targets = targets[targets["lpu"].isin(c.lpus)]
-    targets.to_csv(c.out / "targets.csv", index=False)
+    write_csv(targets, c.out / "targets.csv")
     write_rejects(c.table, c.out / "rejects.csv")
     gov = c.gov
     if gov is not None and gov.reviews is not None and len(gov.reviews):
-        gov.reviews.to_csv(c.out / "reviews.csv", index=False)
+        write_csv(gov.reviews, c.out / "reviews.csv")
     if gov is not None and gov.equity is not None:
         table = gov.equity.table
         if c.cfg.lpus:
             table = table[table["lpu"].isin(c.lpus)]
-        table.to_csv(c.out / "equity.csv", index=False)
+        write_csv(table, c.out / "equity.csv")
     mask = c.surfaces["mask"]
     write_density(c.surfaces["density"], c.out / "density.tif", mask=mask)
     write_hotspot_classes(c.surfaces["hotspots"], c.out / "hotspots.tif", mask=mask)

@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from geodemand._atomic import atomic_path, write_text_atomic
+from geodemand._spreadsheet import write_csv
 from geodemand.errors import InvalidParameterError
 
 #: GeoPackage version written (1.3 reads without warnings in GDAL 3.6 and later).
@@ -362,9 +363,7 @@ def write_patrol_areas(
         write_geopackage({layer: gdf}, path, timestamp=timestamp,
                          styles={layer: qml} if qml else None)
     elif suffix == ".csv":
-        frame = typed_frame(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_csv(typed_frame(pd.DataFrame(gdf.drop(columns=gdf.geometry.name))), path)
         return path
     else:
         raise InvalidParameterError(

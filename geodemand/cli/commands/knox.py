@@ -87,7 +87,7 @@ def command(
 ) -> None:
     """Knox test of --incidents (files, folders or globs): pairs per distance and time band
     against permuted dates; writes knox_table.csv and knox.png and prints the table."""
-    from geodemand._atomic import write_with
+    from geodemand._spreadsheet import write_csv
     from geodemand.engines.nearrepeat import knox, plot_knox
     from geodemand.ingest.incidents import read_incidents
 
@@ -120,7 +120,7 @@ def command(
     )
     out = Path(out_dir)
     long = result.to_frame()
-    csv_path = write_with(out / "knox_table.csv", lambda tmp: long.to_csv(tmp, index=False))
+    csv_path = write_csv(long, out / "knox_table.csv")
     png_path = plot_knox(result, out / "knox.png")
     click.echo(
         f"Knox test: {result.n_events:,} events, {result.n_pairs_in_table:,} pairs in the "

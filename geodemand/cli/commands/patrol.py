@@ -14,7 +14,7 @@ from geodemand.cli.options import DEMAND, INPUTS, PATROL, options, prepare, week
 def command(config_path, out, **params):
     """Turn the top targets of each LPU into patrol areas with a whole-visit dosage, hot hours
     and review dates; write patrol_areas.geojson/.gpkg, targets.csv and control plans."""
-    from geodemand._atomic import atomic_path
+    from geodemand._spreadsheet import write_csv
     from geodemand.decide.patrol import patrol_areas
     from geodemand.decide.targets import rank_targets
     from geodemand.outputs.control_plans import write_control_plans
@@ -36,8 +36,7 @@ def command(config_path, out, **params):
     out = Path(out)
     write_patrol_areas(plan, out / "patrol_areas.geojson")
     write_patrol_areas(plan, out / "patrol_areas.gpkg")
-    with atomic_path(out / "targets.csv") as tmp:
-        ranking.targets_table().to_csv(tmp, index=False)
+    write_csv(ranking.targets_table(), out / "targets.csv")
     lpus = sorted(areas.lpus["lpu"])
     sheets = write_control_plans(ranking, plan, out, file_stems(lpus), lpus)
     click.echo(repr(plan))

@@ -53,7 +53,7 @@ def command(register_path, as_of, lpus, show, csv_path):
     Reads the register only (it is created and filled by ``geodemand weekly``).
     """
     from geodemand._announce import announce
-    from geodemand._atomic import atomic_path
+    from geodemand._spreadsheet import write_csv
     from geodemand.evaluate.register import Register
 
     with Register.open(register_path, create=False) as reg:
@@ -86,6 +86,5 @@ def command(register_path, as_of, lpus, show, csv_path):
         rows = pd.concat([f.assign(section=k) for k, f in frames.items()], ignore_index=True,
                          sort=False)
         rows = rows[["section", *[c for c in rows.columns if c not in ("section", "fid")]]]
-        with atomic_path(csv_path) as tmp:
-            rows.to_csv(tmp, index=False)
+        write_csv(rows, csv_path)
         click.echo(f"\nwrote {csv_path} ({len(rows)} rows)")

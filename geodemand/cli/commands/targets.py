@@ -18,7 +18,7 @@ def command(config_path, out, **params):
     Harm-weighted (CCHI days), police-generated types out, partnership sites listed apart;
     every score component is printed and written (targets.csv with --out).
     """
-    from geodemand._atomic import atomic_path
+    from geodemand._spreadsheet import write_csv
     from geodemand.decide.targets import rank_targets
 
     cfg = weekly_config(params, config_path)
@@ -37,6 +37,5 @@ def command(config_path, out, **params):
                    .to_string(index=False))
     if out:
         path = Path(out) / "targets.csv"
-        with atomic_path(path) as tmp:
-            ranking.targets_table().to_csv(tmp, index=False)
+        write_csv(ranking.targets_table(), path)
         click.echo(f"wrote {path}")
