@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from geodemand._atomic import atomic_path
-from geodemand._spreadsheet import spreadsheet_safe, write_csv
+from geodemand._spreadsheet import write_csv
 from geodemand.errors import InvalidParameterError
 
 
@@ -22,17 +22,15 @@ def write_incidents(table, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".geoparquet", ".csv"):
         raise InvalidParameterError(f"{path}: output must end in .parquet or .csv")
+    if suffix == ".csv":  # text cells that would run as spreadsheet formulas are guarded
+        return write_csv(table.frame, path, date_format="%Y-%m-%dT%H:%M:%S")
     with atomic_path(path) as tmp:
-        if suffix == ".csv":  # text cells that would run as spreadsheet formulas guarded
-            spreadsheet_safe(table.frame).to_csv(tmp, index=False,
-                                                 date_format="%Y-%m-%dT%H:%M:%S")
-        else:
-            write_geoparquet(
-                table.to_geodataframe(),
-                tmp,
-                synthetic=table.synthetic,
-                extra={"geodemand:params": json.dumps(table.params, default=str)},
-            )
+        write_geoparquet(
+            table.to_geodataframe(),
+            tmp,
+            synthetic=table.synthetic,
+            extra={"geodemand:params": json.dumps(table.params, default=str)},
+        )
     return path
 
 
